@@ -1,0 +1,3 @@
+"""qm-tui: quick-migrate Drupal sites between Aegir platforms."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Sub-commands of the CLI. Each module registers its commands with ``cli.command``."""
+
+from . import config_cmd  # noqa: F401

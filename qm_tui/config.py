@@ -1,0 +1,248 @@
+"""Configuration: lookup order, typed model, validation with one-line errors.
+
+Every problem is reported as a single ``ConfigError`` line naming the file and the dotted key, so the
+CLI can print it and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_VAR = "QM_TUI_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str()`` is the one line shown to the user."""
+
+
+@dataclass(frozen=True)
+class DbConfig:
+    name: str
+    user: str
+    host: str = "127.0.0.1"
+    port: int = 3306
+    unix_socket: str | None = None
+    password_file: Path | None = None
+    password: str | None = field(default=None, repr=False)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def __repr__(self) -> str:  # never show the secret, even in debug output
+        where = self.unix_socket or f"{self.host}:{self.port}"
+        return f"DbConfig({self.user}@{where}/{self.name})"
+
+    @property
+    def where(self) -> str:
+        return self.unix_socket or f"{self.host}:{self.port}"
+
+    def secret(self) -> str:
+        """The password, read from ``password_file`` at the time of use."""
+        if self.password is not None:
+            return self.password
+        if self.password_file is None:
+            return ""
+        return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+
+
+@dataclass(frozen=True)
+class HostmasterConfig:
+    db: DbConfig
+    server: str
+
+
+@dataclass(frozen=True)
+class SshConfig:
+    config_file: Path | None
+    known_hosts: Path
+    client_keys: tuple[Path, ...] = ()
+    user: str = "aegir"
+    connect_timeout: float = 15.0
+    keepalive_interval: float = 15.0
+    keepalive_count_max: int = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    hostmaster: HostmasterConfig
+    aegir_root: Path
+    ssh: SshConfig
+    state_dir: Path
+    strict: bool = False
+    title: str | None = None  # shown in the UI title (the demo sandbox names itself here)
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+_PATH = "path"
+_SPEC: dict[str, Any] = {
+    "hostmaster": {
+        "db": {
+            "host": str, "port": int, "user": str, "password_file": _PATH, "password": str,
+            "name": str, "unix_socket": _PATH, "connect_timeout": float, "read_timeout": float,
+        },
+        "server": str,
+    },
+    "aegir_root": _PATH,
+    "ssh": {
+        "config_file": _PATH, "known_hosts": _PATH, "client_keys": [_PATH], "user": str,
+        "connect_timeout": float, "keepalive_interval": float, "keepalive_count_max": int,
+    },
+    "state_dir": _PATH,
+    "strict": bool,
+    "title": str,
+}
+_REQUIRED = {"hostmaster", "hostmaster.db", "hostmaster.db.user", "hostmaster.db.name", "hostmaster.server"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               _PATH: "a path"}
+
+
+def default_path() -> Path:
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(xdg) / "qm-tui" / "config.yaml"
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config PATH``, then ``$QM_TUI_CONFIG``, then ``$XDG_CONFIG_HOME/qm-tui/config.yaml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    return default_path()
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    path = find_config(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (use --config PATH or ${ENV_VAR})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: Path) -> Config:
+    clean = _check(data, _SPEC, path, "")
+    for key in sorted(_REQUIRED):
+        node: Any = clean
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise ConfigError(f"{path}: {key}: required key is missing")
+    hm = clean["hostmaster"]
+    db = hm["db"]
+    if "password" in db and "password_file" in db:
+        raise ConfigError(f"{path}: hostmaster.db: give password or password_file, not both")
+    if db.get("password_file") is not None:
+        _check_secret_file(db["password_file"], path, "hostmaster.db.password_file")
+    if db.get("port") is not None and not 0 < db["port"] < 65536:
+        raise ConfigError(f"{path}: hostmaster.db.port: {db['port']} is not a TCP port")
+    ssh = clean.get("ssh", {})
+    home = Path.home()
+    return Config(
+        path=path,
+        hostmaster=HostmasterConfig(
+            db=DbConfig(
+                name=db["name"], user=db["user"], host=db.get("host", "127.0.0.1"),
+                port=db.get("port", 3306),
+                unix_socket=str(db["unix_socket"]) if db.get("unix_socket") else None,
+                password_file=db.get("password_file"), password=db.get("password"),
+                connect_timeout=db.get("connect_timeout", 10.0),
+                read_timeout=db.get("read_timeout", 60.0),
+            ),
+            server=hm["server"],
+        ),
+        aegir_root=clean.get("aegir_root", Path("/var/aegir")),
+        ssh=SshConfig(
+            config_file=ssh.get("config_file", _existing(home / ".ssh" / "config")),
+            known_hosts=ssh.get("known_hosts", home / ".ssh" / "known_hosts"),
+            client_keys=tuple(ssh.get("client_keys", ())),
+            user=ssh.get("user", "aegir"),
+            connect_timeout=ssh.get("connect_timeout", 15.0),
+            keepalive_interval=ssh.get("keepalive_interval", 15.0),
+            keepalive_count_max=ssh.get("keepalive_count_max", 3),
+        ),
+        state_dir=clean.get("state_dir", home / ".local" / "state" / "qm-tui"),
+        strict=clean.get("strict", False),
+        title=clean.get("title"),
+    )
+
+
+def _existing(p: Path) -> Path | None:
+    return p if p.exists() else None
+
+
+def _check(value: Any, spec: Any, path: Path, key: str) -> Any:
+    where = key or "(top level)"
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {where}: expected a mapping, got {_kind(value)}")
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            sub = f"{key}.{k}" if key else str(k)
+            if k not in spec:
+                known = ", ".join(sorted(spec))
+                raise ConfigError(f"{path}: {sub}: unknown key (expected one of: {known})")
+            out[k] = None if v is None and spec[k] is not _PATH and not isinstance(spec[k], dict) \
+                else _check(v, spec[k], path, sub)
+            if out[k] is None:
+                del out[k]
+        return out
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: {where}: expected a list, got {_kind(value)}")
+        return [_check(v, spec[0], path, f"{key}[{i}]") for i, v in enumerate(value)]
+    if value is None:
+        return None
+    if spec is _PATH:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{path}: {where}: expected a path, got {_kind(value)}")
+        p = Path(os.path.expandvars(value)).expanduser()
+        return p if p.is_absolute() else (path.parent / p)
+    if spec is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if spec is int and isinstance(value, bool) or not isinstance(value, spec):
+        raise ConfigError(f"{path}: {where}: expected {_TYPE_NAMES[spec]}, got {_kind(value)}")
+    return value
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: f"the string {v!r}", bool: f"{v}".lower(),
+            int: f"the number {v}", float: f"the number {v}"}.get(type(v), type(v).__name__)
+
+
+def _check_secret_file(p: Path, path: Path, key: str) -> None:
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {key}: {p} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {key}: cannot stat {p}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{path}: {key}: {p} is not a regular file")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path}: {key}: {p} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"run: chmod 600 {p}"
+        )
+    if not os.access(p, os.R_OK):
+        raise ConfigError(f"{path}: {key}: {p} is not readable by this user")
