@@ -152,6 +152,9 @@ def parse_config(data: Any, path: Path) -> Config:
         raise ConfigError(f"{path}: hostmaster.db: give password or password_file, not both")
     if db.get("password_file") is not None:
         _check_secret_file(db["password_file"], path, "hostmaster.db.password_file")
+    if db.get("password") is not None:
+        # An inline password makes the config file itself a secret.
+        _check_secret_file(path, path, "hostmaster.db.password")
     if db.get("port") is not None and not 0 < db["port"] < 65536:
         raise ConfigError(f"{path}: hostmaster.db.port: {db['port']} is not a TCP port")
     ssh = clean.get("ssh", {})

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install the Debian packages qm-tui and its test lab use, and make sure MariaDB answers.
+# Idempotent; installs only what is missing. Needs root (apt-get), as on a fresh Debian 12 machine.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have ssh || need+=(openssh-client)
+have rsync || need+=(rsync)
+have tmux || need+=(tmux)
+have unshare || need+=(util-linux)
+have nsenter || need+=(util-linux)
+have setpriv || need+=(util-linux)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+db_answers() {
+  have mariadb-admin && mariadb-admin --connect-timeout=2 -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1 && return 0
+  have mariadb-admin && mariadb-admin --connect-timeout=2 -uroot ping >/dev/null 2>&1 && return 0
+  return 1
+}
+if ! db_answers; then
+  [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+fi
+have mariadb || need+=(mariadb-client)
+have mariadb-dump || need+=(mariadb-client)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-system: installing ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! db_answers; then
+  echo "install-system: starting MariaDB" >&2
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  if ! service mariadb start >/dev/null 2>&1; then
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+  fi
+  for _ in $(seq 1 60); do db_answers && break; sleep 1; done
+  db_answers || { echo "install-system: MariaDB did not start" >&2; exit 1; }
+fi

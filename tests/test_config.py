@@ -1,0 +1,140 @@
+"""Configuration lookup and validation: every error is one line naming the file and key, exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qm_tui.config import ConfigError, find_config, load_config
+
+GOOD = """\
+hostmaster:
+  db: {host: 127.0.0.1, port: 3306, user: aegir_ro, password_file: db.pw, name: hostmaster}
+  server: aegir.example.com
+aegir_root: /var/aegir
+ssh:
+  config_file: ssh_config
+  known_hosts: known_hosts
+  client_keys: [id_ed25519]
+  user: aegir
+state_dir: state
+"""
+
+
+@pytest.fixture
+def cfgdir(tmp_path: Path) -> Path:
+    (tmp_path / "db.pw").write_text("s3cret\n")
+    (tmp_path / "db.pw").chmod(0o600)
+    (tmp_path / "config.yaml").write_text(GOOD)
+    return tmp_path
+
+
+def test_good_config_is_typed(cfgdir: Path) -> None:
+    cfg = load_config(cfgdir / "config.yaml")
+    assert cfg.hostmaster.db.port == 3306
+    assert cfg.hostmaster.db.password_file == cfgdir / "db.pw"
+    assert cfg.hostmaster.db.secret() == "s3cret"
+    assert cfg.ssh.client_keys == (cfgdir / "id_ed25519",)
+    assert cfg.state_dir == cfgdir / "state"
+    assert cfg.aegir_root == Path("/var/aegir")
+    assert "s3cret" not in repr(cfg)
+
+
+def test_lookup_order(cfgdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QM_TUI_CONFIG", str(cfgdir / "env.yaml"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(cfgdir / "xdg"))
+    assert find_config("explicit.yaml") == Path("explicit.yaml")
+    assert find_config() == cfgdir / "env.yaml"
+    monkeypatch.delenv("QM_TUI_CONFIG")
+    assert find_config() == cfgdir / "xdg" / "qm-tui" / "config.yaml"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("hostmaster: [", "invalid YAML at line"),
+        (GOOD + "colour: blue\n", "colour: unknown key"),
+        (GOOD.replace("port: 3306", "port: '3306'"), "hostmaster.db.port: expected an integer"),
+        (GOOD.replace("port: 3306", "port: 70000"), "hostmaster.db.port: 70000 is not a TCP port"),
+        (GOOD.replace("  server: aegir.example.com\n", ""), "hostmaster.server: required key is missing"),
+        (GOOD.replace("user: aegir\n", "user: [a]\n"), "ssh.user: expected a string, got a list"),
+        (GOOD.replace("client_keys: [id_ed25519]", "client_keys: id"), "ssh.client_keys: expected a list"),
+        (GOOD.replace("aegir_root: /var/aegir", "aegir_root: 5"), "aegir_root: expected a path"),
+        (GOOD.replace("name: hostmaster}", "name: hostmaster, pasword: x}"),
+         "hostmaster.db.pasword: unknown"),
+        (GOOD.replace("password_file: db.pw", "password_file: nope.pw"), "nope.pw does not exist"),
+        ("- a\n- b\n", "(top level): expected a mapping"),
+    ],
+)
+def test_errors_name_file_and_key(cfgdir: Path, text: str, message: str) -> None:
+    path = cfgdir / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(f"{path}: ")
+    assert message in line
+
+
+def test_password_file_readable_by_others_is_refused(cfgdir: Path) -> None:
+    (cfgdir / "db.pw").chmod(0o644)
+    with pytest.raises(ConfigError, match=r"hostmaster.db.password_file: .*readable by others.*chmod 600"):
+        load_config(cfgdir / "config.yaml")
+
+
+def test_inline_password_needs_private_config(cfgdir: Path) -> None:
+    path = cfgdir / "config.yaml"
+    path.write_text(GOOD.replace("password_file: db.pw", "password: hunter2"))
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"hostmaster.db.password: .*config.yaml is readable by others"):
+        load_config(path)
+    path.chmod(0o600)
+    assert load_config(path).hostmaster.db.secret() == "hunter2"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.yaml")
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qm_tui", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_cli_reports_config_error_in_one_line_exit_2(cfgdir: Path) -> None:
+    path = cfgdir / "config.yaml"
+    path.write_text(GOOD + "bogus: 1\n")
+    proc = _cli("check-config", "--config", str(path))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert f"{path}: bogus: unknown key" in proc.stderr
+
+
+def test_cli_uses_env_config(cfgdir: Path) -> None:
+    proc = _cli("check-config", env={"QM_TUI_CONFIG": str(cfgdir / "config.yaml")})
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret" not in proc.stdout
+    assert f"{cfgdir / 'config.yaml'}: ok" in proc.stdout
+
+
+def test_cli_help_and_version() -> None:
+    help_out = _cli("--help").stdout
+    assert "check-config" in help_out
+    assert _cli("--version").stdout.strip().startswith("qm-tui ")
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "config.example.yaml"
+    text = example.read_text().replace("password_file: ~/.qm-tui/db.pw", f"password_file: {tmp_path}/pw")
+    (tmp_path / "pw").write_text("x")
+    (tmp_path / "pw").chmod(0o600)
+    (tmp_path / "c.yaml").write_text(text)
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.hostmaster.server == "aegir.example.com"
