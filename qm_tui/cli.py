@@ -10,12 +10,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .config import Config, ConfigError, load_config
+from .config import Config, load_config
+from .errors import QmError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ATTENTION = 0, 1, 2, 3
 
 
-class UsageError(Exception):
+class UsageError(QmError):
     """A one-line error for the user; exit 2."""
 
 
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = getattr(args, "handler", _run_tui)
     try:
         return handler(args)
-    except (ConfigError, UsageError) as exc:
+    except QmError as exc:
         print(f"qm-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -14,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from .errors import QmError
+
 ENV_VAR = "QM_TUI_CONFIG"
 
 
-class ConfigError(Exception):
+class ConfigError(QmError):
     """A configuration problem; ``str()`` is the one line shown to the user."""
 
 

@@ -16,6 +16,7 @@ import aiomysql
 import pymysql
 
 from ..config import DbConfig
+from ..errors import QmError
 from .model import PackageInstance, ProfileInstance
 
 # Tables (and for some, columns) the product reads; a missing one is reported by name.
@@ -28,7 +29,7 @@ SCHEMA_AEGIR3 = "aegir3 (Drupal 7 hostmaster: node_revision)"
 SCHEMA_AEGIR2 = "aegir2 (Drupal 6 hostmaster: node_revisions)"
 
 
-class HostmasterError(Exception):
+class HostmasterError(QmError):
     """One line for the user: names host:port, user and the cause."""
 
 
@@ -50,12 +51,13 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, pymysql.err.MySQLError) and exc.args:
         code = exc.args[0]
         text = str(exc.args[1]) if len(exc.args) > 1 else ""
-        if code == 1045:
+        if code in (1045, 1698):
             return "login refused (access denied)"
         if code == 1049:
             return "database does not exist"
         if code in (2003, 2002):
-            return "unreachable (" + text.split("(")[-1].rstrip(")") + ")" if "(" in text else "unreachable"
+            cause = exc.__cause__ or exc.__context__
+            return f"unreachable ({cause.strerror or cause})" if isinstance(cause, OSError) else "unreachable"
         return f"error {code}: {text}"
     if isinstance(exc, TimeoutError):
         return "timed out"
@@ -90,7 +92,11 @@ class HostmasterDB:
             self.conn = await asyncio.wait_for(aiomysql.connect(**kwargs), cfg.connect_timeout + 1)
         except (TimeoutError, pymysql.err.MySQLError, OSError) as exc:
             raise HostmasterError(f"{_describe(cfg)}: {_explain(exc)}") from None
-        self.schema = await self.detect_schema()
+        try:
+            self.schema = await self.detect_schema()
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self.conn is not None:

@@ -10,11 +10,12 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import QmError
 from .hostmaster_db import HostmasterDB, ServerRow
 from .model import Inventory, Platform, PlatformStatus, Server, Site, SiteStatus
 
 
-class NotFound(Exception):
+class NotFound(QmError):
     """An unknown site or platform; the message suggests the closest names."""
 
 
