@@ -197,8 +197,12 @@ class HostmasterDB:
                WHERE n.type = 'site' AND s.status <> -2 GROUP BY s.platform""")
         return {p: int(c) for p, c in rows}
 
-    async def site_rows(self, include_deleted: bool) -> list[tuple[Any, ...]]:
+    async def site_rows(self, include_deleted: bool, uri: str | None = None) -> list[tuple[Any, ...]]:
         where = "" if include_deleted else "AND s.status <> -2"
+        args: tuple[Any, ...] = ()
+        if uri is not None:
+            where += " AND n.title = %s"
+            args = (uri,)
         return await self.query(
             f"""SELECT n.nid, n.title, s.status, s.verified, s.db_name, s.profile, pk.short_name,
                        s.platform, cn.title, s.db_server, dn.title
@@ -209,7 +213,12 @@ class HostmasterDB:
                 LEFT JOIN node cn ON cn.nid = s.client
                 LEFT JOIN node dn ON dn.nid = s.db_server
                 WHERE n.type = 'site' {where}
-                ORDER BY n.title, n.nid""")
+                ORDER BY n.title, n.nid""", args)
+
+    async def site_uris(self) -> list[str]:
+        rows = await self.query("SELECT n.title FROM node n JOIN hosting_site s ON s.vid = n.vid "
+                                "WHERE n.type = 'site'")
+        return [r[0] for r in rows]
 
     # --- packages -------------------------------------------------------------------------------
 

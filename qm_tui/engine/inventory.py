@@ -44,7 +44,9 @@ class Snapshot:
     members: dict[int, list[tuple[int, str]]]
 
 
-async def load_inventory(db: HostmasterDB, include_deleted: bool = False) -> Snapshot:
+async def load_inventory(db: HostmasterDB, include_deleted: bool = False,
+                         site_uri: str | None = None) -> Snapshot:
+    """One consistent snapshot; ``site_uri`` limits the site list to that site (for targets)."""
     await db.begin_snapshot()
     try:
         servers = await db.servers()
@@ -52,7 +54,7 @@ async def load_inventory(db: HostmasterDB, include_deleted: bool = False) -> Sna
         prow = await db.platform_rows()
         cores = await db.core_versions()
         counts = await db.site_counts()
-        srows = await db.site_rows(include_deleted)
+        srows = await db.site_rows(include_deleted, site_uri)
     finally:
         if db.conn is not None:
             await db.end_snapshot()
@@ -93,7 +95,7 @@ def _platform_status(v: int | None) -> PlatformStatus:
         return PlatformStatus.QUEUED
 
 
-def _suggest(word: str, names: Sequence[str]) -> str:
+def suggest(word: str, names: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, list(names), n=3, cutoff=0.5)
     if not close:
         close = [n for n in names if word.lower() in n.lower()][:3]
@@ -104,7 +106,7 @@ def find_site(inv: Inventory, uri: str) -> Site:
     want = uri.strip().lower()
     matches = [s for s in inv.sites if s.uri.lower() == want]
     if not matches:
-        raise NotFound(f"no site {uri!r} in the hostmaster{_suggest(want, [s.uri for s in inv.sites])}")
+        raise NotFound(f"no site {uri!r} in the hostmaster{suggest(want, [s.uri for s in inv.sites])}")
     # A deleted and a live site can share a URI; the live one wins.
     matches.sort(key=lambda s: (s.status == SiteStatus.DELETED, -s.nid))
     return matches[0]
@@ -121,4 +123,4 @@ def find_platform(inv: Inventory, name: str) -> Platform:
         if low == p.title.lower() or low == (p.context or "").lower():
             return p
     names = [p.title for p in inv.platforms] + [p.context for p in inv.platforms if p.context]
-    raise NotFound(f"no platform {name!r} in the hostmaster{_suggest(key, names)}")
+    raise NotFound(f"no platform {name!r} in the hostmaster{suggest(key, names)}")
