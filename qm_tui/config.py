@@ -70,6 +70,18 @@ class SshConfig:
 
 
 @dataclass(frozen=True)
+class MigrateConfig:
+    drush: str = "drush"  # the drush command on the hostmaster (a path or a name on its PATH)
+    templates: dict[str, dict[str, str]] = field(default_factory=dict)  # overrides of drush.DEFAULT_TEMPLATES
+    parking_dir: str = "qm-tui-parking"  # under aegir_root on every front
+    dump_dir: str = "backups/qm-tui"  # under aegir_root on the hostmaster
+    dump_retention_days: int = 14
+    step_timeout: float = 900.0
+    long_step_timeout: float = 7200.0  # dump, updatedb, pushes
+    on_hangup: str = "finish"  # foreground migrate on SIGHUP: "finish" the run or "stop" at a safe point
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     hostmaster: HostmasterConfig
@@ -78,6 +90,7 @@ class Config:
     state_dir: Path
     strict: bool = False
     title: str | None = None  # shown in the UI title (the demo sandbox names itself here)
+    migrate: MigrateConfig = field(default_factory=MigrateConfig)
 
 
 # --- schema -------------------------------------------------------------------------------------
@@ -99,6 +112,10 @@ _SPEC: dict[str, Any] = {
     "state_dir": _PATH,
     "strict": bool,
     "title": str,
+    "migrate": {
+        "drush": str, "templates": {"*": {"*": str}}, "parking_dir": str, "dump_dir": str,
+        "dump_retention_days": int, "step_timeout": float, "long_step_timeout": float, "on_hangup": str,
+    },
 }
 _REQUIRED = {"hostmaster", "hostmaster.db", "hostmaster.db.user", "hostmaster.db.name", "hostmaster.server"}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -187,7 +204,25 @@ def parse_config(data: Any, path: Path) -> Config:
         state_dir=clean.get("state_dir", home / ".local" / "state" / "qm-tui"),
         strict=clean.get("strict", False),
         title=clean.get("title"),
+        migrate=_migrate(clean.get("migrate", {}), path),
     )
+
+
+def _migrate(m: dict[str, Any], path: Path) -> MigrateConfig:
+    from .engine.drush import TemplateError, merge_templates
+
+    try:
+        merge_templates(m.get("templates"))
+    except TemplateError as exc:
+        raise ConfigError(f"{path}: migrate.templates: {exc}") from None
+    for key in ("parking_dir", "dump_dir"):
+        v = m.get(key)
+        if v is not None and (v.startswith("/") or ".." in v.split("/") or not v.strip("/")):
+            raise ConfigError(f"{path}: migrate.{key}: must be a relative path under aegir_root")
+    if m.get("on_hangup", "finish") not in ("finish", "stop"):
+        raise ConfigError(f"{path}: migrate.on_hangup: expected finish or stop")
+    defaults = MigrateConfig()
+    return MigrateConfig(**{k: m.get(k, getattr(defaults, k)) for k in defaults.__dataclass_fields__})
 
 
 def _existing(p: Path) -> Path | None:
@@ -202,6 +237,9 @@ def _check(value: Any, spec: Any, path: Path, key: str) -> Any:
         out: dict[str, Any] = {}
         for k, v in value.items():
             sub = f"{key}.{k}" if key else str(k)
+            if "*" in spec:
+                out[str(k)] = _check(v, spec["*"], path, sub)
+                continue
             if k not in spec:
                 known = ", ".join(sorted(spec))
                 raise ConfigError(f"{path}: {sub}: unknown key (expected one of: {known})")

@@ -1,0 +1,103 @@
+"""Dump and restore of a site's database on the hostmaster, credentials kept out of argv.
+
+The credentials come from the site's ``drushrc.php`` on M (as Aegir's own backups do). They travel
+on the command's stdin: the script reads them into a shell variable and hands them to the client as
+``--defaults-extra-file=<(printf ...)`` (a pipe; ``printf`` is a bash builtin, so no argv carries
+them), never in argv, the environment, a log or the journal.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from ..errors import QmError
+from .plan import MigrationContext
+
+q = shlex.quote
+DUMP_TRAILER = "-- Dump completed"
+MIN_DUMP_BYTES = 1024
+RC_BAD_DUMP = 9
+_DB_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+READ_CNF = 'cnf=$(cat); cnfp() { printf "%s\\n" "$cnf"; }; '
+OPTS = '--defaults-extra-file=<(cnfp)'
+
+
+class CredentialError(QmError):
+    pass
+
+
+def option_file(creds: dict[str, object]) -> tuple[str, str]:
+    """``[client]`` option-file text and the database name from drushrc.php options."""
+    def val(key: str) -> str:
+        v = creds.get(key)
+        if v is None or v == "":
+            raise CredentialError(f"drushrc.php has no {key}")
+        text = str(v)
+        if "\n" in text or "\r" in text:
+            raise CredentialError(f"drushrc.php {key} contains a line break")
+        return text
+
+    db = val("db_name")
+    if not _DB_NAME.fullmatch(db):
+        raise CredentialError(f"database name {db!r} in drushrc.php is not a plain name")
+    pw = val("db_passwd").replace("\\", "\\\\").replace('"', '\\"')
+    lines = ["[client]", f"user={val('db_user')}", f'password="{pw}"']
+    host = str(creds.get("db_host") or "localhost")
+    lines.append(f"host={host}")
+    if creds.get("db_port"):
+        lines.append(f"port={int(str(creds['db_port']))}")
+    return "\n".join(lines) + "\n", db
+
+
+def _tool(names: str) -> str:
+    return "$(command -v " + " || command -v ".join(names.split()) + ")"
+
+
+def dump_command(ctx: MigrationContext) -> str:
+    f = ctx.dump_path
+    d = f.rsplit("/", 1)[0]
+    return (
+        "set -o pipefail; umask 077; " + READ_CNF
+        + f"d={q(d)}; f={q(f)}; tmp=\"$f.partial\"; mkdir -p -m 0700 -- \"$d\"; rm -f -- \"$tmp\"; "
+        + f"dump={_tool('mariadb-dump mysqldump')}; "
+        + f"\"$dump\" {OPTS} --single-transaction --quick --routines --triggers --events --hex-blob "
+        "--default-character-set=utf8mb4 --no-tablespaces -- {db} > \"$tmp\"; rc=$?; "
+        "if [ $rc -ne 0 ]; then rm -f -- \"$tmp\"; echo \"qm: dump failed (exit $rc)\" >&2; exit $rc; fi; "
+        + f"if ! tail -c 200 -- \"$tmp\" | grep -q -- {q(DUMP_TRAILER)}; then rm -f -- \"$tmp\"; "
+        f"echo \"qm: dump is truncated (no '{DUMP_TRAILER}' trailer)\" >&2; exit {RC_BAD_DUMP}; fi; "
+        + "size=$(stat -c %s -- \"$tmp\"); "
+        + f"if [ \"$size\" -lt {MIN_DUMP_BYTES} ]; then rm -f -- \"$tmp\"; "
+        f"echo \"qm: dump is only $size bytes\" >&2; exit {RC_BAD_DUMP}; fi; "
+        + "mv -f -- \"$tmp\" \"$f\" && sync -- \"$d\" 2>/dev/null; echo \"@@DUMP $f $size\""
+    )
+
+
+def verify_command(ctx: MigrationContext) -> str:
+    f = q(ctx.dump_path)
+    return (f"[ -f {f} ] && tail -c 200 -- {f} | grep -q -- {q(DUMP_TRAILER)} "
+            f"&& [ \"$(stat -c %s -- {f})\" -ge {MIN_DUMP_BYTES} ]")
+
+
+def restore_command(ctx: MigrationContext) -> str:
+    """Drop every table of the site's DB, then import the verified dump (undoes updatedb)."""
+    f = ctx.dump_path
+    return (
+        "set -o pipefail; " + READ_CNF + f"f={q(f)}; cli={_tool('mariadb mysql')}; "
+        + f"if ! tail -c 200 -- \"$f\" | grep -q -- {q(DUMP_TRAILER)}; then "
+        f"echo \"qm: $f is missing or truncated; refusing to restore\" >&2; exit {RC_BAD_DUMP}; fi; "
+        + f"\"$cli\" {OPTS} -N -B -e \"SELECT CONCAT('DROP ', IF(table_type = 'VIEW', 'VIEW', 'TABLE'), "
+        "' IF EXISTS \\`', REPLACE(table_name, '\\`', '\\`\\`'), '\\`;') FROM information_schema.tables "
+        "WHERE table_schema = DATABASE()\" -- {db} > \"$f.drop\"; "
+        + f"(echo 'SET FOREIGN_KEY_CHECKS=0;'; cat -- \"$f.drop\") | \"$cli\" {OPTS} -- {{db}}; "
+        "rm -f -- \"$f.drop\"; "
+        + f"\"$cli\" {OPTS} -- {{db}} < \"$f\"; echo \"qm: database restored from $f\""
+    )
+
+
+def size_command() -> str:
+    """Bytes used by the site's database (for the free-space preflight)."""
+    return (READ_CNF + f"cli={_tool('mariadb mysql')}; \"$cli\" {OPTS} -N -B -e "
+            "\"SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+            "WHERE table_schema = DATABASE()\" -- {db}")

@@ -1,0 +1,127 @@
+"""The facts of one quick migrate (validated) and the ordered plan of steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import Config
+from . import drush
+from .model import Platform, Site
+from .safety import check_context, check_host, check_path, check_uri
+from .versions import core_major
+
+LOCAL = "localhost"
+
+
+@dataclass(frozen=True)
+class MigrationContext:
+    run_id: str
+    site: Site
+    source: Platform
+    target: Platform
+    master: str  # connect name of the hostmaster M ("localhost" = local)
+    master_title: str  # M's server node title (a front with this title is M)
+    fronts: tuple[str, ...]  # web fronts of the source platform (server titles)
+    aegir_root: str
+    web_type: str | None  # http service type of the source platform's web server node
+    drush_cmd: str
+    templates: dict[str, dict[str, str]]
+    parking_dir: str
+    dump_dir: str
+    step_timeout: float
+    long_timeout: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return self.site.uri
+
+    @property
+    def src_dir(self) -> str:
+        return f"{self.source.publish_path}/sites/{self.uri}"
+
+    @property
+    def dst_dir(self) -> str:
+        return f"{self.target.publish_path}/sites/{self.uri}"
+
+    @property
+    def park_dir(self) -> str:
+        return f"{self.aegir_root}/{self.parking_dir}/{self.uri}.{self.run_id}"
+
+    @property
+    def park_glob_dir(self) -> str:
+        return f"{self.aegir_root}/{self.parking_dir}"
+
+    @property
+    def dump_path(self) -> str:
+        return f"{self.aegir_root}/{self.dump_dir}/{self.uri}-{self.run_id}.sql"
+
+    @property
+    def lock_dir(self) -> str:
+        return f"{self.aegir_root}/.qm-tui/locks/{self.uri}"
+
+    @property
+    def tmp_dir(self) -> str:
+        return f"{self.aegir_root}/.qm-tui/tmp"
+
+    @property
+    def src_major(self) -> int | None:
+        return core_major(self.source.core_version)
+
+    @property
+    def dst_major(self) -> int | None:
+        return core_major(self.target.core_version)
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.web_type in ("cluster", "pack")
+
+    def is_master(self, front: str) -> bool:
+        return front == self.master_title or front == self.master
+
+    def connect_name(self, host: str) -> str:
+        """The name to open a transport to: M's fronts entry maps to M's configured name."""
+        return self.master if self.is_master(host) else host
+
+    @property
+    def remote_fronts(self) -> tuple[str, ...]:
+        return tuple(f for f in self.fronts if not self.is_master(f))
+
+    @property
+    def master_is_front(self) -> bool:
+        return any(self.is_master(f) for f in self.fronts)
+
+    @property
+    def single_remote(self) -> bool:
+        """One remote web server (not a cluster): it is authoritative for the site's code."""
+        return not self.is_cluster and len(self.fronts) == 1 and not self.master_is_front
+
+    def drush(self, name: str, major: int | None, **values: str | int) -> str:
+        return drush.render(self.templates, name, major, drush=self.drush_cmd, uri=self.uri, **values)
+
+
+def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target: Platform,
+                  master_title: str, web_type: str | None) -> MigrationContext:
+    """Validate every untrusted value before it can reach a command line."""
+    root = str(cfg.aegir_root).rstrip("/") or "/"
+    check_uri(site.uri)
+    for p in (source, target):
+        check_path(p.publish_path, root, f"platform {p.title!r} path")
+        if p.context:
+            check_context(p.context)
+    if not target.context:
+        from ..errors import QmError
+
+        raise QmError(f"platform {target.title!r} has no drush context in the hostmaster")
+    master = cfg.hostmaster.server
+    check_host(master)
+    for f in source.fronts:
+        check_host(f)
+    mc = cfg.migrate
+    return MigrationContext(
+        run_id=run_id, site=site, source=source, target=target, master=master,
+        master_title=master_title, fronts=tuple(source.fronts), aegir_root=root, web_type=web_type,
+        drush_cmd=mc.drush, templates=drush.merge_templates(mc.templates),
+        parking_dir=mc.parking_dir.strip("/"), dump_dir=mc.dump_dir.strip("/"),
+        step_timeout=mc.step_timeout, long_timeout=mc.long_step_timeout,
+    )

@@ -1,0 +1,151 @@
+"""Read-only checks before anything changes: every problem is listed, with its host."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+
+from ..errors import QmError
+from . import fileops
+from .dbdump import option_file, size_command
+from .eligibility import TargetVerdict
+from .journal import Journal
+from .model import SiteStatus
+from .phpfiles import PhpParseError, parse_drushrc
+from .plan import MigrationContext
+from .safety import sh_join
+from .transport import Outcome, Transport, TransportPool
+
+q = shlex.quote
+DUMP_HEADROOM = 1.2
+DUMP_MIN_FREE = 16 * 1024 * 1024
+
+
+class Refused(QmError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("preflight refused: " + "; ".join(problems))
+        self.problems = problems
+
+
+async def _out(t: Transport, cmd: str, input: str | None = None) -> tuple[bool, str]:
+    res = await t.run(cmd, input=input, timeout=60)
+    return res.outcome is Outcome.OK, (res.stdout if res.outcome is Outcome.OK else (res.stderr or res.error or ""))
+
+
+async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: TransportPool, journal: Journal,
+                    active_tasks: list[tuple[int, str, int]]) -> list[str]:
+    problems: list[str] = []
+    if not verdict.selectable:
+        problems += [f"target {ctx.target.title}: {r}" for r in verdict.reasons]
+    if ctx.site.status is not SiteStatus.ENABLED:
+        problems.append(f"site {ctx.uri} is {ctx.site.status.label}, not enabled")
+    if not ctx.fronts:
+        problems.append(f"platform {ctx.source.title} has no web front in the hostmaster")
+    for nid, kind, status in active_tasks:
+        problems.append(f"the hostmaster has a {'processing' if status == -1 else 'queued'} {kind} task "
+                        f"(node {nid}) for {ctx.uri}")
+    for run in journal.active_runs_for(ctx.uri):
+        problems.append(f"run {run.id} ({run.public_state}) holds {ctx.uri}; see: qm-tui run show {run.id}")
+
+    hosts = list(dict.fromkeys([ctx.master, *ctx.fronts]))
+    transports: dict[str, Transport] = {}
+    for host in hosts:
+        try:
+            transports[host] = await pool.get(ctx.connect_name(host))
+        except QmError as exc:
+            problems.append(str(exc))
+    if ctx.master not in transports:
+        return problems
+    m = transports[ctx.master]
+
+    tools = [ctx.drush_cmd, "rsync", "mariadb-dump|mysqldump", "mariadb|mysql"]
+    for tool in tools:
+        alts = " || ".join(f"command -v {q(t)}" for t in tool.split("|"))
+        ok, _ = await _out(m, f"{alts} >/dev/null")
+        if not ok:
+            problems.append(f"{ctx.master}: {tool.split('|')[0]} is not installed (or not on PATH)")
+
+    checks = [_front_checks(ctx, front, transports[front]) for front in ctx.fronts if front in transports]
+    for res in await asyncio.gather(*checks):
+        problems += res
+    if not ctx.master_is_front:
+        ok, out = await _out(m, fileops.exists(ctx.src_dir))
+        if out.strip() != "yes":
+            problems.append(f"{ctx.master}: {ctx.src_dir} does not exist (Aegir's copy of the site)")
+        problems += await _exists_problems(ctx, ctx.master, m)
+    problems += await _dump_space(ctx, m)
+    return problems
+
+
+async def _exists_problems(ctx: MigrationContext, host: str, t: Transport) -> list[str]:
+    out = []
+    ok, res = await _out(t, fileops.exists(ctx.dst_dir))
+    if res.strip() == "yes":
+        out.append(f"{host}: {ctx.dst_dir} already exists")
+    ok, res = await _out(t, f"ls -d -- {q(ctx.park_glob_dir)}/{q(ctx.uri)}.* 2>/dev/null || true")
+    for path in res.split():
+        run_id = path.rsplit(f"{ctx.uri}.", 1)[-1]
+        out.append(f"{host}: parking dir {path} from run {run_id} exists; see: qm-tui run show {run_id}")
+    ok, res = await _out(t, f"if [ -d {q(ctx.lock_dir)} ]; then cat -- {q(ctx.lock_dir)}/owner 2>/dev/null "
+                            "|| echo unknown; fi")
+    if ok and res.strip():
+        out.append(f"{host}: lock {ctx.lock_dir} is held ({res.strip()})")
+    return out
+
+
+async def _front_checks(ctx: MigrationContext, front: str, t: Transport) -> list[str]:
+    out: list[str] = []
+    for tool in ("rsync", "mv", "stat", "mountpoint"):
+        ok, _ = await _out(t, f"command -v {tool} >/dev/null")
+        if not ok:
+            out.append(f"{front}: {tool} is not installed")
+    ok, res = await _out(t, fileops.exists(ctx.src_dir))
+    if res.strip() != "yes":
+        return out + [f"{front}: {ctx.src_dir} does not exist"]
+    ok, res = await _out(t, fileops.exists(f"{ctx.target.publish_path}/sites"))
+    if res.strip() != "yes":
+        out.append(f"{front}: the target platform is not on this front ({ctx.target.publish_path}/sites missing)")
+    # Where the park dir will be: its nearest existing parent decides the filesystem and mount.
+    park_parent = (f"p={q(ctx.park_glob_dir)}; while [ ! -e \"$p\" ]; do p=$(dirname -- \"$p\"); done; "
+                   "stat -c '%d %m' -- \"$p\"")
+    ok, park_fs = await _out(t, park_parent)
+    for rel in ("files", "private/files"):
+        path = f"{ctx.src_dir}/{rel}"
+        ok, res = await _out(t, fileops.exists(path))
+        if res.strip() != "yes":
+            out.append(f"{front}: {path} is missing")
+            continue
+        ok, _ = await _out(t, sh_join(["mountpoint", "-q", "--", path]))
+        if ok:
+            out.append(f"{front}: {path} is a mount point; mv cannot rename it")
+            continue
+        ok, fs = await _out(t, f"stat -c '%d %m' -- {q(path.rsplit('/', 1)[0])}")
+        if ok and park_fs.strip() and fs.strip() != park_fs.strip():
+            out.append(f"{front}: {path} ({fs.strip()}) and the parking place {ctx.park_glob_dir} "
+                       f"({park_fs.strip()}) are on different filesystems or mounts; mv would copy")
+    return out + await _exists_problems(ctx, front, t)
+
+
+async def _dump_space(ctx: MigrationContext, m: Transport) -> list[str]:
+    ok, text = await _out(m, sh_join(["cat", "--", f"{ctx.src_dir}/drushrc.php"]))
+    if not ok:
+        return [f"{ctx.master}: cannot read {ctx.src_dir}/drushrc.php (the site's DB credentials)"]
+    try:
+        cnf, db = option_file(parse_drushrc(text))
+    except (PhpParseError, QmError) as exc:
+        return [f"{ctx.master}: {ctx.src_dir}/drushrc.php: {exc}"]
+    ok, size = await _out(m, size_command().replace("{db}", q(db)), input=cnf)
+    if not ok:
+        return [f"{ctx.master}: cannot read the size of database {db}: {size.strip()}"]
+    dump_parent = (f"p={q(ctx.dump_path.rsplit('/', 1)[0])}; while [ ! -e \"$p\" ]; do p=$(dirname -- \"$p\"); "
+                   "done; df -B1 --output=avail -- \"$p\" | tail -n 1")
+    ok, avail = await _out(m, dump_parent)
+    try:
+        need = int(float(size.strip() or 0) * DUMP_HEADROOM) + DUMP_MIN_FREE
+        have = int(avail.strip())
+    except ValueError:
+        return [f"{ctx.master}: cannot tell the free space for the dump ({avail.strip()})"]
+    if have < need:
+        return [f"{ctx.master}: {have // 2**20} MiB free for the dump in {ctx.dump_path.rsplit('/', 1)[0]}, "
+                f"need about {need // 2**20} MiB"]
+    return []

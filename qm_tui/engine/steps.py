@@ -1,0 +1,448 @@
+"""The steps of a quick migrate: each has *do*, *probe* and *undo*.
+
+``do`` may be re-run after a crash (it checks where things are first); ``probe`` looks at the hosts
+and answers done / not done / partial; ``undo`` is idempotent and tolerates half-done work. Steps
+never decide from the journal alone: an unknown outcome is settled by ``probe``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from . import fileops
+from .plan import MigrationContext
+from .safety import sh_join
+from .transport import CmdResult, Outcome
+
+
+class Probe(StrEnum):
+    DONE = "done"
+    NOT_DONE = "not_done"
+    PARTIAL = "partial"
+
+
+class StepFailed(Exception):
+    """The step's action failed; ``str()`` names host, step and cause."""
+
+
+class StepUnknown(Exception):
+    """The outcome is unknown (connection lost, timeout): settle it by probing."""
+
+
+class Runtime(Protocol):
+    ctx: MigrationContext
+
+    async def sh(self, step: Step, host: str, cmd: str, *, display: str | None = None,
+                 timeout: float | None = None, quiet: bool = False,
+                 input: str | bytes | None = None) -> CmdResult: ...
+
+    async def hostmaster_platform(self) -> int | None: ...
+
+    async def with_db_credentials(self, step: Step, host: str, cmd_template: str,
+                                  timeout: float | None = None) -> CmdResult: ...
+
+
+def expect_ok(step: Step, host: str, res: CmdResult, what: str) -> CmdResult:
+    if res.outcome is Outcome.OK:
+        return res
+    tail = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or [""])[-1]
+    msg = f"{host}: {step.name}: {what} {res.error or 'failed'}" + (f": {tail}" if tail else "")
+    if res.outcome is Outcome.UNKNOWN:
+        raise StepUnknown(msg)
+    raise StepFailed(msg)
+
+
+def inodes(res: CmdResult) -> dict[str, int]:
+    out = {}
+    for line in res.stdout.splitlines():
+        if line.startswith("@@INODE "):
+            _, label, n = line.split()
+            out[label] = int(n)
+    return out
+
+
+@dataclass
+class Step:
+    name: str
+    host: str
+    title: str
+    group: str | None = None  # consecutive steps of one group run in parallel (one per front)
+    long: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        return []
+
+    def timeout(self, ctx: MigrationContext) -> float:
+        return ctx.long_timeout if self.long else ctx.step_timeout
+
+    async def do(self, rt: Runtime) -> None:
+        for cmd in self.commands(rt.ctx):
+            expect_ok(self, self.host, await rt.sh(self, self.host, cmd, timeout=self.timeout(rt.ctx)), "")
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.NOT_DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        return None
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return []
+
+
+async def _run(rt: Runtime, step: Step, host: str, cmd: str, what: str = "",
+               timeout: float | None = None) -> CmdResult:
+    res = await rt.sh(step, host, cmd, timeout=timeout or step.timeout(rt.ctx))
+    return expect_ok(step, host, res, what)
+
+
+# --- maintenance --------------------------------------------------------------------------------
+
+
+class Maintenance(Step):
+    def __init__(self, ctx: MigrationContext, on: bool) -> None:
+        super().__init__("maintenance_on" if on else "maintenance_off", ctx.master,
+                         "Maintenance mode " + ("on" if on else "off"))
+        self.on = on
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        major = ctx.src_major if self.on else ctx.dst_major
+        return [ctx.drush("maintenance", major, value=1 if self.on else 0)]
+
+    async def _state(self, rt: Runtime, major: int | None) -> str | None:
+        res = await rt.sh(self, self.host, rt.ctx.drush("maintenance_get", major), quiet=True)
+        if res.outcome is not Outcome.OK:
+            return None
+        text = res.stdout.strip().strip('"')
+        return "1" if text in ("1", "true") or text.endswith(": 1") or text.endswith(':"1"}') else "0"
+
+    async def probe(self, rt: Runtime) -> Probe:
+        major = rt.ctx.src_major if self.on else rt.ctx.dst_major
+        state = await self._state(rt, major)
+        if state is None:
+            raise StepUnknown(f"{self.host}: {self.name}: cannot read the maintenance state")
+        return Probe.DONE if (state == "1") == self.on else Probe.NOT_DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        # Undo of "on" is off (with the source core: the rollback puts the site back on it).
+        major = rt.ctx.src_major
+        await _run(rt, self, self.host, rt.ctx.drush("maintenance", major, value=0 if self.on else 1))
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.host, ctx.drush("maintenance", ctx.src_major, value=0 if self.on else 1))]
+
+
+# --- files on the fronts ------------------------------------------------------------------------
+
+
+class ParkFiles(Step):
+    """Rename the site's files and private/files aside, on one front."""
+
+    def __init__(self, ctx: MigrationContext, front: str) -> None:
+        super().__init__("park_files", front, f"Park files on {front}", group="park")
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        return [fileops.park(ctx.src_dir, ctx.park_dir)]
+
+    async def do(self, rt: Runtime) -> None:
+        res = await _run(rt, self, self.host, self.commands(rt.ctx)[0])
+        self.data["inodes"] = inodes(res)
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return await _where_probe(rt, self, rt.ctx.src_dir, rt.ctx.park_dir, want="park")
+
+    async def undo(self, rt: Runtime) -> None:
+        await _run(rt, self, self.host, fileops.unpark(rt.ctx.park_dir, rt.ctx.src_dir))
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.host, fileops.unpark(ctx.park_dir, ctx.src_dir))]
+
+
+class SetAsideMasterFiles(ParkFiles):
+    """M is not a front: its ``files`` is Aegir's stale copy, not live data. Renamed aside (not
+    deleted) so no push can carry it to the fronts; removed only after success."""
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx, ctx.master)
+        self.name, self.title, self.group = "set_aside_master_files", "Set aside the hostmaster's copy of files", None
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        return [fileops.script(
+            f"mkdir -p -m 0700 -- {fileops.q(ctx.park_dir)}",
+            f"if ex {fileops.q(ctx.src_dir + '/files')} || ex {fileops.q(ctx.park_dir + '/files')}; then "
+            + fileops.move(f"{ctx.src_dir}/files", f"{ctx.park_dir}/files", "files") + "; fi",
+            f"if ex {fileops.q(ctx.src_dir + '/private/files')} || ex {fileops.q(ctx.park_dir + '/private_files')}; "
+            "then " + fileops.move(f"{ctx.src_dir}/private/files", f"{ctx.park_dir}/private_files",
+                                   "private_files") + "; fi",
+        )]
+
+    async def probe(self, rt: Runtime) -> Probe:
+        res = await _run(rt, self, self.host, fileops.where_are_files(rt.ctx.src_dir, rt.ctx.park_dir))
+        states = [line.split()[1] for line in res.stdout.splitlines() if line.strip()]
+        return Probe.NOT_DONE if any(s.startswith("site") for s in states) else Probe.DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        ctx = rt.ctx
+        # The site dir is back at A on M by now (reverse order); only move what was set aside.
+        await _run(rt, self, self.host, fileops.script(
+            f"if ex {fileops.q(ctx.park_dir + '/files')}; then "
+            + fileops.move(f"{ctx.park_dir}/files", f"{ctx.src_dir}/files", "files") + "; fi",
+            f"if ex {fileops.q(ctx.park_dir + '/private_files')}; then "
+            + fileops.move(f"{ctx.park_dir}/private_files", f"{ctx.src_dir}/private/files", "private_files")
+            + "; fi",
+            f"rmdir -- {fileops.q(ctx.park_dir)} 2>/dev/null || true"))
+
+
+async def _where_probe(rt: Runtime, step: Step, site_dir: str, park_dir: str, want: str) -> Probe:
+    res = await _run(rt, step, step.host, fileops.where_are_files(site_dir, park_dir), "probe")
+    states = [line.split()[1] for line in res.stdout.splitlines() if line.strip()]
+    if all(s == want for s in states):
+        return Probe.DONE
+    if all(s in ("site", "site-empty") for s in states) if want == "park" else all(s == "park" for s in states):
+        return Probe.NOT_DONE
+    if "none" in states:
+        raise StepFailed(f"{step.host}: {step.name}: files are in neither {site_dir} nor {park_dir}")
+    return Probe.PARTIAL
+
+
+class RestoreFiles(Step):
+    """Move the parked files into the site dir on the target platform, on one front."""
+
+    def __init__(self, ctx: MigrationContext, front: str) -> None:
+        super().__init__("restore_files", front, f"Move files into the new site dir on {front}",
+                         group="restore")
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        return [fileops.unpark(ctx.park_dir, ctx.dst_dir)]
+
+    async def do(self, rt: Runtime) -> None:
+        res = await _run(rt, self, self.host, self.commands(rt.ctx)[0])
+        self.data["inodes"] = inodes(res)
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return await _where_probe(rt, self, rt.ctx.dst_dir, rt.ctx.park_dir, want="site")
+
+    async def undo(self, rt: Runtime) -> None:
+        await _run(rt, self, self.host, fileops.park(rt.ctx.dst_dir, rt.ctx.park_dir))
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.host, fileops.park(ctx.dst_dir, ctx.park_dir))]
+
+
+class PushSite(Step):
+    """rsync B/sites/S from M to one front; excluded paths (files) are protected from --delete."""
+
+    def __init__(self, ctx: MigrationContext, front: str) -> None:
+        super().__init__("push_site", ctx.master, f"Push the site dir to {front}", group="push", long=True)
+        self.front = front
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        # No trailing slash on the source: a `files` symlink is matched by the anchored exclude too.
+        return [sh_join(["rsync", "-a", "--delete", "--exclude=/files", "--exclude=/private/files",
+                         "-e", "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
+                         ctx.dst_dir, f"{self.front}:{ctx.target.publish_path}/sites/"])]
+
+    async def do(self, rt: Runtime) -> None:
+        await _run(rt, self, self.front, fileops.guard_no_files(rt.ctx.dst_dir), "guard")
+        await _run(rt, self, self.host, self.commands(rt.ctx)[0])
+
+    async def probe(self, rt: Runtime) -> Probe:
+        res = await _run(rt, self, self.front, fileops.exists(rt.ctx.dst_dir + "/settings.php"))
+        return Probe.DONE if res.stdout.strip() == "yes" else Probe.NOT_DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        await _run(rt, self, self.front, fileops.remove_site_dir(rt.ctx.dst_dir))
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.front, fileops.remove_site_dir(ctx.dst_dir))]
+
+
+class RemoveOldSiteDir(Step):
+    def __init__(self, ctx: MigrationContext, front: str) -> None:
+        super().__init__("remove_old_site_dir", front, f"Remove the old site dir on {front}", group="remove")
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        return [fileops.remove_site_dir(ctx.src_dir)]
+
+    async def probe(self, rt: Runtime) -> Probe:
+        res = await _run(rt, self, self.host, fileops.exists(rt.ctx.src_dir))
+        return Probe.DONE if res.stdout.strip() == "no" else Probe.NOT_DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        # The rollback verify on A pushes the code back; the parked files need the dir to exist.
+        await _run(rt, self, self.host, sh_join(["mkdir", "-p", "--", rt.ctx.src_dir]))
+
+
+# --- on the hostmaster ----------------------------------------------------------------------------
+
+
+class FetchCode(Step):
+    """A single remote web server is authoritative for the site's code: fetch it to M first."""
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("fetch_code", ctx.master, f"Fetch the site's code from {ctx.fronts[0]}")
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        src = f"{ctx.fronts[0]}:{ctx.src_dir}/"
+        ssh = "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes"
+        return [fileops.script(*[
+            f"if ssh -o BatchMode=yes {fileops.q(ctx.fronts[0])} "
+            f"{fileops.q(sh_join(['test', '-e', ctx.src_dir + '/' + part]))}; "
+            f"then {sh_join(['rsync', '-a', '--delete', '-e', ssh, src + part, ctx.src_dir + '/'])}; fi"
+            for part in ("modules", "themes", "libraries", "local.settings.php")])]
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.NOT_DONE  # re-running the fetch is harmless
+
+
+class MoveSiteDir(Step):
+    """On M: A/sites/S -> B/sites/S. Its undo also puts the Aegir context back on A."""
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("move_site_dir", ctx.master, "Move the site dir to the new platform")
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        return [fileops.script(fileops.move(ctx.src_dir, ctx.dst_dir, "site_dir"))]
+
+    async def probe(self, rt: Runtime) -> Probe:
+        ctx = rt.ctx
+        a = (await _run(rt, self, self.host, fileops.exists(ctx.src_dir))).stdout.strip() == "yes"
+        b = (await _run(rt, self, self.host, fileops.exists(ctx.dst_dir))).stdout.strip() == "yes"
+        if a and b:
+            raise StepFailed(f"{self.host}: {self.name}: both {ctx.src_dir} and {ctx.dst_dir} exist")
+        return Probe.DONE if b else Probe.NOT_DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        ctx = rt.ctx
+        await _run(rt, self, self.host, fileops.script(
+            f"if ex {fileops.q(ctx.dst_dir)}; then "
+            + fileops.move(ctx.dst_dir, ctx.src_dir, "site_dir") + "; fi"))
+        for cmd in source_context_commands(ctx):
+            if "provision-verify" in cmd:
+                await guard_fronts(rt, self, ctx.src_dir)
+            await _run(rt, self, self.host, cmd)
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.host, fileops.script(fileops.move(ctx.dst_dir, ctx.src_dir, "site_dir")))] + [
+            (self.host, c) for c in source_context_commands(ctx)]
+
+
+def source_context_commands(ctx: MigrationContext) -> list[str]:
+    src = ctx.source
+    return [
+        ctx.drush("provision_save", ctx.src_major, platform_context=src.context or "",
+                  platform_root=src.publish_path),
+        ctx.drush("verify", ctx.src_major),
+        ctx.drush("import", ctx.src_major),
+    ]
+
+
+async def guard_fronts(rt: Runtime, step: Step, site_dir: str) -> None:
+    """Before anything pushes with --delete: no front (nor M) may have files inside ``site_dir``."""
+    hosts: Sequence[str] = list(dict.fromkeys([rt.ctx.master, *rt.ctx.fronts]))
+    for host in hosts:
+        await _run(rt, step, host, fileops.guard_no_files(site_dir), "guard")
+
+
+class Drush(Step):
+    def __init__(self, name: str, title: str, host: str, template: str, major_after: bool,
+                 long: bool = False, **values: str) -> None:
+        super().__init__(name, host, title, long=long)
+        self.template, self.major_after, self.values = template, major_after, values
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        major = ctx.dst_major if self.major_after else ctx.src_major
+        return [ctx.drush(self.template, major, **self.values)]
+
+
+class ProvisionSave(Drush):
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("provision_save", "Save the site's Aegir context on the new platform", ctx.master,
+                         "provision_save", True, platform_context=ctx.target.context or "",
+                         platform_root=ctx.target.publish_path)
+
+    async def probe(self, rt: Runtime) -> Probe:
+        alias = f"{rt.ctx.aegir_root}/.drush/{rt.ctx.uri}.alias.drushrc.php"
+        res = await _run(rt, self, self.host,
+                         sh_join(["grep", "-c", "--", rt.ctx.target.publish_path, alias]) + " || true")
+        return Probe.DONE if res.stdout.strip() not in ("", "0") else Probe.NOT_DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        await _run(rt, self, self.host, source_context_commands(rt.ctx)[0])
+
+
+class UpdateDb(Drush):
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("updatedb", "Run database updates (updatedb)", ctx.master, "updatedb", True, long=True)
+
+    async def undo(self, rt: Runtime) -> None:
+        from .dbdump import restore_command
+
+        res = await rt.with_db_credentials(self, self.host, restore_command(rt.ctx), timeout=rt.ctx.long_timeout)
+        expect_ok(self, self.host, res, "restore of the database from the dump")
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        from .dbdump import restore_command
+
+        return [(self.host, restore_command(ctx).replace("{cnf}", "<a 0600 option file with the site's "
+                                                          "DB credentials from drushrc.php>"))]
+
+
+class CacheClear(Drush):
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("cache_clear", "Clear caches", ctx.master, "cache", True)
+
+
+class Verify(Drush):
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("verify", "Verify the site (settings.php, vhost, push)", ctx.master, "verify", True,
+                         long=True)
+
+    async def do(self, rt: Runtime) -> None:
+        await guard_fronts(rt, self, rt.ctx.dst_dir)
+        await super().do(rt)
+
+    async def undo(self, rt: Runtime) -> None:
+        # Verify pushed B/sites/S to the fronts; remove those copies (checked to hold no files).
+        for front in rt.ctx.remote_fronts:
+            await _run(rt, self, front, fileops.remove_site_dir(rt.ctx.dst_dir))
+
+
+class HostingImport(Drush):
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("hosting_import", "Update the hostmaster (hosting-import)", ctx.master, "import", True)
+
+    async def do(self, rt: Runtime) -> None:
+        await super().do(rt)
+        platform = await rt.hostmaster_platform()
+        if platform != rt.ctx.target.nid:
+            raise StepFailed(f"{self.host}: {self.name}: the hostmaster still has the site on platform node "
+                             f"{platform}, expected {rt.ctx.target.nid} ({rt.ctx.target.title})")
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.DONE if await rt.hostmaster_platform() == rt.ctx.target.nid else Probe.NOT_DONE
+
+
+class DumpDb(Step):
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("dump_db", ctx.master, "Dump the site's database", long=True)
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        from .dbdump import dump_command
+
+        return [dump_command(ctx)]
+
+    async def do(self, rt: Runtime) -> None:
+        from .dbdump import dump_command
+
+        res = await rt.with_db_credentials(self, self.host, dump_command(rt.ctx), timeout=rt.ctx.long_timeout)
+        expect_ok(self, self.host, res, "dump")
+
+    async def probe(self, rt: Runtime) -> Probe:
+        from .dbdump import verify_command
+
+        res = await rt.sh(self, self.host, verify_command(rt.ctx))
+        return Probe.DONE if res.outcome is Outcome.OK else Probe.NOT_DONE
