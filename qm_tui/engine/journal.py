@@ -239,15 +239,12 @@ class Journal:
             return None
         run = RunRecord(*row[:12], plan=json.loads(row[12] or "{}"))
         run.steps = [
-            StepRecord(*r[:13], data=json.loads(r[13] or "{}"))
+            StepRecord(*r[:12], data=json.loads(r[12] or "{}"))
             for r in self.db.execute(
                 "SELECT seq, name, host, title, state, started_at, ended_at, undo_state, undo_started_at, "
-                "undo_ended_at, remote_pgid, detail, NULL, data FROM steps WHERE run_id = ? ORDER BY seq",
+                "undo_ended_at, remote_pgid, detail, data FROM steps WHERE run_id = ? ORDER BY seq",
                 (run_id,))
         ]
-        for s, r in zip(run.steps, self.db.execute(
-                "SELECT detail FROM steps WHERE run_id = ? ORDER BY seq", (run_id,)), strict=True):
-            s.detail = r[0]
         return run
 
     def list_runs(self, limit: int = 200) -> list[RunRecord]:
