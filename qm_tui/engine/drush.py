@@ -15,13 +15,13 @@ from .safety import sh_join
 # name -> {major or "default": template}; major keys are "6", "7", "8" (8 = 8 and later).
 DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     "maintenance": {
-        "6": "{drush} @{uri} vset --yes site_offline {value}",
-        "7": "{drush} @{uri} vset --yes maintenance_mode {value}",
+        "6": "{drush} @{uri} vset --exact --yes site_offline {value}",
+        "7": "{drush} @{uri} vset --exact --yes maintenance_mode {value}",
         "8": "{drush} @{uri} state-set system.maintenance_mode {value} --input-format=integer",
     },
     "maintenance_get": {
-        "6": "{drush} @{uri} vget site_offline --format=json",
-        "7": "{drush} @{uri} vget maintenance_mode --format=json",
+        "6": "{drush} @{uri} vget site_offline --exact --format=json",
+        "7": "{drush} @{uri} vget maintenance_mode --exact --format=json",
         "8": "{drush} @{uri} state-get system.maintenance_mode --format=json",
     },
     "updatedb": {"default": "{drush} @{uri} updatedb --yes"},

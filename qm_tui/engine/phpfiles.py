@@ -23,7 +23,7 @@ _TOKEN = re.compile(
     r"""(?>\s+|\#[^\n]*+|//[^\n]*+|/\*.*?\*/)*+(?:
       (?P<str1>'(?:[^'\\]|\\.)*')
     | (?P<str2>"(?:[^"\\$]|\\.)*")
-    | (?P<num>-?\d+(?:\.\d+)?)
+    | (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<arrow>=>)
     | (?P<punct>[()\[\],;=])
@@ -83,7 +83,7 @@ class _Parser:
         if kind == "str2":
             return _unquote_double(tok)
         if kind == "num":
-            return float(tok) if "." in tok else int(tok)
+            return float(tok) if any(c in tok for c in ".eE") else int(tok)
         if kind == "word":
             low = tok.lower()
             if low in ("true", "false"):
