@@ -1,26 +1,138 @@
-"""The Textual application (screens live in ``qm_tui.screens``)."""
+"""The Textual application: global keys, the command palette, navigation between screens.
+
+Screens live in ``qm_tui.screens``; each runs its engine calls in its own async workers and reports
+back with the typed messages of ``qm_tui.screens.messages``. Navigation requests (``OpenSite``,
+``OpenCompare``, ``MigrateRequested``) bubble up to this class, the one place that decides which
+screen comes next, so the migration screens can be wired in here later.
+"""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
 
 from .config import Config
+from .engine.model import Inventory
+from .screens.compare import CompareScreen
+from .screens.help import HelpScreen
+from .screens.messages import MigrateRequested, OpenCompare, OpenSite
+from .screens.palette import SiteCommands
+from .screens.site import SiteScreen
+from .screens.sites import SitesScreen
+
+__all__ = ["QmApp", "run_app"]
 
 
-class QmApp(App[int]):
+class QmApp(App[int], inherit_bindings=False):
     TITLE = "qm-tui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {SiteCommands}
+    # Every binding has an id so a keymap (App.set_keymap) can move it, as Posting does.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+c", "help_quit", show=False, system=True),
+        Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
+        Binding("escape", "back", "Back", id="app.back"),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.palette", priority=True, show=False),
+        # ':' is not a priority binding, so it still types a colon in the filter boxes.
+        Binding("colon", "command_palette", "Commands", id="app.palette-colon", key_display=":",
+                show=False),
+    ]
+
+    strict: reactive[bool] = reactive(False)
+    show_deleted: reactive[bool] = reactive(False)
 
     def __init__(self, config: Config, read_only: bool = False) -> None:
         super().__init__()
         self.config = config
-        self.read_only = read_only
-        self.sub_title = config.title or config.hostmaster.server
+        self.read_only = read_only  # hides every dangerous action (migrate, and later abort/rollback)
+        self.inventory: Inventory | None = None  # the last list the Sites screen loaded
+        self.set_reactive(QmApp.strict, config.strict)
+        where = config.title or config.hostmaster.server
+        self.sub_title = f"{where} · read-only" if read_only else where
+        # Slow links: no smooth scrolling or sliding widgets; every frame costs bandwidth.
+        self.animation_level = "none"
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"Hostmaster: {self.config.hostmaster.server}", id="placeholder")
-        yield Footer()
+    def get_default_screen(self) -> Screen[object]:
+        return SitesScreen()
+
+    # --- global actions ---------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    async def action_back(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            self.screen.dismiss()
+        elif len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            # Nothing to go back to from the start screen: hide the key instead of a dead one.
+            return len(self.screen_stack) > 1
+        return True
+
+    async def action_open_site_filter(self) -> None:
+        """Back to the site list with the filter box open (palette: "Open site")."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if isinstance(self.screen, SitesScreen):
+            self.screen.action_filter()
+
+    async def action_reload(self) -> None:
+        await self.screen.run_action("reload")
+
+    def action_toggle_deleted(self) -> None:
+        self.show_deleted = not self.show_deleted
+
+    def action_toggle_strict(self) -> None:
+        self.strict = not self.strict
+
+    def watch_strict(self, strict: bool) -> None:
+        self.notify(f"Strict mode {'on' if strict else 'off'}: missing modules "
+                    f"{'block' if strict else 'do not block'} a target", timeout=3)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield SystemCommand("Open site", "Find a site by URI (or type part of a URI here)",
+                            self.action_open_site_filter)
+        yield SystemCommand("Refresh", "Re-read the hostmaster for this screen", self.action_reload)
+        yield SystemCommand(
+            "Show deleted sites" if not self.show_deleted else "Hide deleted sites",
+            "Toggle deleted sites in the site list", self.action_toggle_deleted)
+        yield SystemCommand(
+            "Strict mode: turn " + ("off" if self.strict else "on"),
+            "Strict mode: an enabled module missing on the target blocks it", self.action_toggle_strict)
+        yield SystemCommand("Help", "Keys of this screen and global keys", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    # --- navigation -------------------------------------------------------------------------------
+
+    @on(OpenSite)
+    def _open_site(self, message: OpenSite) -> None:
+        self.push_screen(SiteScreen(message.uri))
+
+    @on(OpenCompare)
+    def _open_compare(self, message: OpenCompare) -> None:
+        self.push_screen(CompareScreen(message.uri, message.platform, message.targets, message.verdict))
+
+    @on(MigrateRequested)
+    def _migrate(self, message: MigrateRequested) -> None:
+        if self.read_only:
+            self.notify("read-only mode: migration is disabled", severity="warning")
+            return
+        # The Confirm and Run screens plug in here once the migration engine exists.
+        self.notify(f"{message.site.uri} → {message.platform.title}: migration engine not available yet",
+                    title="Migrate", severity="warning")
 
 
 def run_app(config: Config, read_only: bool = False) -> int:

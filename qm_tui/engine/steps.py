@@ -93,6 +93,19 @@ class Step:
         return []
 
 
+def _truthy(text: str) -> bool:
+    """drush prints a variable as JSON (``{"maintenance_mode":1}``, ``1``, ``"1"``, ``true``)."""
+    import json
+
+    try:
+        value = json.loads(text.strip() or "null")
+    except ValueError:
+        value = text.strip()
+    if isinstance(value, dict):
+        value = next(iter(value.values()), None)
+    return str(value).strip().lower() in ("1", "true")
+
+
 async def _run(rt: Runtime, step: Step, host: str, cmd: str, what: str = "",
                timeout: float | None = None) -> CmdResult:
     res = await rt.sh(step, host, cmd, timeout=timeout or step.timeout(rt.ctx))
@@ -114,10 +127,11 @@ class Maintenance(Step):
 
     async def _state(self, rt: Runtime, major: int | None) -> str | None:
         res = await rt.sh(self, self.host, rt.ctx.drush("maintenance_get", major), quiet=True)
+        if res.outcome is Outcome.FAILED and "No matching variable" in res.stdout + res.stderr:
+            return "0"  # never set: Drupal's default is online
         if res.outcome is not Outcome.OK:
             return None
-        text = res.stdout.strip().strip('"')
-        return "1" if text in ("1", "true") or text.endswith(": 1") or text.endswith(':"1"}') else "0"
+        return "1" if _truthy(res.stdout) else "0"
 
     async def probe(self, rt: Runtime) -> Probe:
         major = rt.ctx.src_major if self.on else rt.ctx.dst_major
