@@ -1,0 +1,88 @@
+"""Typed messages between the engine workers, the screens and the app.
+
+Workers never touch widgets: they post one of the ``*Loaded`` messages to their screen. Navigation
+requests bubble from a screen to the app, which owns the screen stack, so later screens (Confirm,
+Run, Runs) can be wired in one place without the browsing screens knowing about them.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from ..engine.eligibility import TargetVerdict
+from ..engine.inventory import Snapshot
+from ..engine.model import Platform, Site
+from ..engine.service import SiteTargets
+
+__all__ = [
+    "ComparisonLoaded",
+    "InventoryLoaded",
+    "MigrateRequested",
+    "OpenCompare",
+    "OpenSite",
+    "TargetsLoaded",
+]
+
+
+# --- engine results (worker -> screen) ----------------------------------------------------------
+
+
+class InventoryLoaded(Message):
+    """``service.load`` finished."""
+
+    def __init__(self, snapshot: Snapshot, include_deleted: bool) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.include_deleted = include_deleted
+
+
+class TargetsLoaded(Message):
+    """``service.targets`` finished for one site."""
+
+    def __init__(self, targets: SiteTargets, strict: bool) -> None:
+        super().__init__()
+        self.targets = targets
+        self.strict = strict
+
+
+class ComparisonLoaded(Message):
+    """``service.compare`` finished: the site, the verdict for one target and its comparison."""
+
+    def __init__(self, targets: SiteTargets, verdict: TargetVerdict, strict: bool) -> None:
+        super().__init__()
+        self.targets = targets
+        self.verdict = verdict
+        self.strict = strict
+
+
+# --- navigation and intents (screen -> app) -----------------------------------------------------
+
+
+class OpenSite(Message):
+    """Show the Site screen of ``uri``."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__()
+        self.uri = uri
+
+
+class OpenCompare(Message):
+    """Show the Compare screen; ``targets``/``verdict`` (when known) avoid a second DB round trip."""
+
+    def __init__(self, uri: str, platform: Platform, targets: SiteTargets | None = None,
+                 verdict: TargetVerdict | None = None) -> None:
+        super().__init__()
+        self.uri = uri
+        self.platform = platform
+        self.targets = targets
+        self.verdict = verdict
+
+
+class MigrateRequested(Message):
+    """The user asked to quick-migrate ``site`` to ``platform`` (a selectable target)."""
+
+    def __init__(self, site: Site, platform: Platform, strict: bool) -> None:
+        super().__init__()
+        self.site = site
+        self.platform = platform
+        self.strict = strict
