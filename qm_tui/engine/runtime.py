@@ -7,6 +7,7 @@ and (batched) to the journal, so another terminal can follow the run. Commands f
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Config
+from ..errors import QmError
 from .dbdump import option_file
 from .events import Event, EventSink, Output, StepChanged
 from .hostmaster_db import HostmasterDB
@@ -106,9 +108,22 @@ class LiveRuntime:
 
         res = await transport.run(cmd, input=input, timeout=timeout or step.timeout(self.ctx),
                                   on_line=on_line, on_pgid=on_pgid)
+        if res.outcome is Outcome.UNKNOWN and res.pgid is not None and "timed out" not in (res.error or ""):
+            # The connection dropped: the command may still run there. Stop its process group before
+            # anyone probes, so the probe sees a settled state (bounded: the host may be frozen).
+            await self._kill_orphan(transport, host, seq, res.pgid)
         if res.outcome is not Outcome.OK and not quiet:
             self.hub.emit(Output(run_id, seq, host, "info", f"-> {res.outcome.value}: {res.error or ''}"))
         return res
+
+    async def _kill_orphan(self, transport: object, host: str, seq: int, pgid: int) -> None:
+        limit = self.cfg.ssh.connect_timeout + 20
+        try:
+            gone = await asyncio.wait_for(transport.kill_group(pgid), limit)  # type: ignore[attr-defined]
+            note = "stopped" if gone else "may still be running"
+        except (TimeoutError, QmError, OSError) as exc:
+            note = f"may still be running ({exc or 'no answer'})"
+        self.hub.emit(Output(self.ctx.run_id, seq, host, "info", f"process group {pgid} {note}"))
 
     async def site_credentials(self, step: Step) -> dict[str, object]:
         if self._creds is None:
