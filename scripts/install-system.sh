@@ -39,3 +39,23 @@ if ! db_answers; then
   for _ in $(seq 1 60); do db_answers && break; sleep 1; done
   db_answers || { echo "install-system: MariaDB did not start" >&2; exit 1; }
 fi
+
+# The test lab needs an account that may create databases and users over TCP. A fresh Debian
+# MariaDB lets root in only through the unix socket: then make a lab admin, password in a 0600 file.
+if ! mariadb --connect-timeout=2 -h127.0.0.1 -P3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+  conf=/etc/qm-tui-lab/admin.json
+  if [ ! -f "$conf" ] || ! grep -q '"user"' "$conf"; then
+    echo "install-system: creating the lab's MariaDB admin account" >&2
+    umask 077; mkdir -p /etc/qm-tui-lab
+    pw=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
+    mariadb -uroot <<SQL
+CREATE USER IF NOT EXISTS 'qm_lab_admin'@'127.0.0.1' IDENTIFIED BY '$pw';
+CREATE USER IF NOT EXISTS 'qm_lab_admin'@'localhost' IDENTIFIED BY '$pw';
+ALTER USER 'qm_lab_admin'@'127.0.0.1' IDENTIFIED BY '$pw';
+ALTER USER 'qm_lab_admin'@'localhost' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON *.* TO 'qm_lab_admin'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 'qm_lab_admin'@'localhost' WITH GRANT OPTION;
+SQL
+    printf '{"host": "127.0.0.1", "port": 3306, "user": "qm_lab_admin", "password": "%s"}\n' "$pw" > "$conf"
+  fi
+fi

@@ -116,3 +116,22 @@ def test_where_are_files(site: tuple[Path, Path]) -> None:
     assert sh(fileops.where_are_files(str(s), str(park))).stdout.split() == ["files", "site", "private_files", "site"]
     assert sh(fileops.park(str(s), str(park))).returncode == 0
     assert sh(fileops.where_are_files(str(s), str(park))).stdout.split() == ["files", "park", "private_files", "park"]
+
+
+def test_a_skeleton_of_empty_dirs_is_not_files(site: tuple[Path, Path], tmp_path: Path) -> None:
+    """provision-verify creates files/css, files/js, ... on a push: no data, so it may be replaced."""
+    s, park = site
+    assert sh(fileops.park(str(s), str(park))).returncode == 0
+    for d in ("css", "js", "ctools/css"):
+        (s / "files" / d).mkdir(parents=True)
+    assert sh(fileops.guard_no_files(str(s))).returncode == 0
+    assert sh(fileops.unpark(str(park), str(s))).returncode == 0
+    assert (s / "files" / "sub dir" / "a.txt").read_text() == "hello"
+    assert not (s / "files" / "css").exists()
+    (s / "files" / "css").mkdir()
+    (s / "files" / "css" / "x.css").write_text("x")
+    assert sh(fileops.guard_no_files(str(s))).returncode == fileops.RC_HAS_FILES
+    link = tmp_path / "other"
+    link.mkdir()
+    (link / "files").symlink_to(tmp_path / "nowhere")
+    assert sh(fileops.guard_no_files(str(link))).returncode == fileops.RC_HAS_FILES

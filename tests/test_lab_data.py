@@ -36,8 +36,7 @@ from qm_tui.sandbox.site_db import create_site_dbs, drop_site_dbs, installed_sit
 from qm_tui.sandbox.trees import TreeManifest, build_trees
 from qm_tui.sandbox.world import DbCreds, World
 
-ADMIN = AdminParams(host=os.environ.get("QM_TEST_MYSQL_HOST", "127.0.0.1"),
-                    port=int(os.environ.get("QM_TEST_MYSQL_PORT", "3306")))
+ADMIN = AdminParams.discover()
 HOSTS = ("aegir.lab.test", "web1.lab.test", "web2.lab.test", "web3.lab.test", "web4.lab.test")
 M = "aegir.lab.test"
 

@@ -10,6 +10,7 @@ from ..cli import EXIT_OK, command, config_from
 from ..engine import service
 from ..engine.compare import VERDICTS, ComparedPackage
 from ..engine.eligibility import TargetVerdict
+from .inventory_cmd import emit_json_rows
 from .output import emit_json, print_table
 
 
@@ -49,7 +50,7 @@ def targets_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     st = asyncio.run(service.targets(cfg, args.uri, strict=_strict(args)))
     if args.json:
-        emit_json([target_json(v) for v in st.verdicts])
+        emit_json_rows([target_json(v) for v in st.verdicts])
         return EXIT_OK
     rows = sorted(st.verdicts, key=lambda v: (not v.selectable, v.platform.title))
     print_table(

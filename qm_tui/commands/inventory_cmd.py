@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 from ..cli import EXIT_OK, command, config_from
 from ..engine import service
 from ..engine.model import Platform, Site, SiteStatus
-from .output import emit_json, fmt_time, print_table
+from .output import fmt_time, print_table
 
 _STATUS_CHOICES = ("enabled", "disabled", "deleted", "queued", "all")
+
+
+def emit_json_rows(rows: Sequence[Any]) -> None:
+    """A JSON array with one element per line.
+
+    ``json.dump(..., indent=2)`` runs the pure-Python encoder: 0.5 s for 10,000 sites. Encoding each
+    element compactly uses the C encoder and keeps the output greppable, one site per line.
+    """
+    out = sys.stdout
+    out.write("[")
+    sep = "\n  "
+    for row in rows:
+        out.write(sep)
+        out.write(json.dumps(row, ensure_ascii=False))
+        sep = ",\n  "
+    out.write("\n]\n" if rows else "]\n")
 
 
 def site_json(s: Site) -> dict[str, Any]:
@@ -22,7 +41,7 @@ def site_json(s: Site) -> dict[str, Any]:
 
 
 def platform_json(p: Platform) -> dict[str, Any]:
-    return {"name": p.title, "nid": p.nid, "context": p.context, "status": p.status.label,
+    return {"name": p.title, "nid": p.nid, "status": p.status.label,
             "core_version": p.core_version, "web_server": p.web_server_title, "fronts": list(p.fronts),
             "site_count": p.site_count, "publish_path": p.publish_path}
 
@@ -60,7 +79,7 @@ def sites_cmd(args: argparse.Namespace) -> int:
     plat = service.find_platform(snap.inventory, args.platform).nid if args.platform else None
     sites = filter_sites(snap.inventory.sites, args.status, args.filter, plat)
     if args.json:
-        emit_json([site_json(s) for s in sites])
+        emit_json_rows([site_json(s) for s in sites])
         return EXIT_OK
     print_table(
         f"{len(sites)} sites",
@@ -82,7 +101,7 @@ def platforms_cmd(args: argparse.Namespace) -> int:
     snap = asyncio.run(service.load(cfg))
     plats = [p for p in snap.inventory.platforms if args.all or p.status.label != "deleted"]
     if args.json:
-        emit_json([platform_json(p) for p in plats])
+        emit_json_rows([platform_json(p) for p in plats])
         return EXIT_OK
     print_table(
         f"{len(plats)} platforms",

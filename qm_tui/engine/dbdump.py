@@ -62,7 +62,7 @@ def dump_command(ctx: MigrationContext) -> str:
         "set -o pipefail; umask 077; " + READ_CNF
         + f"d={q(d)}; f={q(f)}; tmp=\"$f.partial\"; mkdir -p -m 0700 -- \"$d\"; rm -f -- \"$tmp\"; "
         + f"dump={_tool('mariadb-dump mysqldump')}; "
-        + f"\"$dump\" {OPTS} --single-transaction --quick --routines --triggers --events --hex-blob "
+        + f"\"$dump\" {OPTS} --single-transaction --quick --no-autocommit --hex-blob "
         "--default-character-set=utf8mb4 --no-tablespaces -- {db} > \"$tmp\"; rc=$?; "
         "if [ $rc -ne 0 ]; then rm -f -- \"$tmp\"; echo \"qm: dump failed (exit $rc)\" >&2; exit $rc; fi; "
         + f"if ! tail -c 200 -- \"$tmp\" | grep -q -- {q(DUMP_TRAILER)}; then rm -f -- \"$tmp\"; "

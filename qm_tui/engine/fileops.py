@@ -49,12 +49,15 @@ def move(src: str, dst: str, label: str) -> str:
 
 
 def clear_empty_dir(path: str) -> str:
-    """Remove ``path`` if it is an empty directory (made by a push); refuse if it has content."""
+    """Remove ``path`` if it is a directory holding only directories (provision-verify makes such a
+    skeleton: files/css, files/js, ...); refuse if it holds any file or link. ``find -type d
+    -delete`` can only remove empty directories, so nothing else can go."""
     p = q(path)
     return (
         f"if [ -d {p} ] && [ ! -L {p} ]; then "
-        f"if [ -n \"$(ls -A -- {p})\" ]; then echo \"qm: {path} is not empty; refusing to merge\" >&2; "
-        f"exit {RC_NOT_EMPTY}; fi; rmdir -- {p}; fi"
+        f"if [ -n \"$(find {p} -mindepth 1 ! -type d -print -quit)\" ]; then "
+        f"echo \"qm: {path} is not empty; refusing to merge\" >&2; exit {RC_NOT_EMPTY}; fi; "
+        f"find {p} -depth -type d -delete; fi"
     )
 
 
@@ -79,14 +82,18 @@ def unpark(park_dir: str, site_dir: str, require_settings: bool = True) -> str:
         parts.append(f"[ -f {q(site_dir + '/settings.php')} ] || {{ echo \"qm: {site_dir}/settings.php "
                      f"is missing; files stay parked in {park_dir}\" >&2; exit {RC_MISSING}; }}")
     parts += [
-        f"if ex {q(park_dir + '/files')}; then {clear_empty_dir(site_dir + '/files')}; fi",
-        move(f"{park_dir}/files", f"{site_dir}/files", "files"),
-        f"if ex {q(park_dir + '/private_files')}; then mkdir -p -- {q(site_dir + '/private')}; "
-        f"{clear_empty_dir(site_dir + '/private/files')}; fi",
-        move(f"{park_dir}/private_files", f"{site_dir}/private/files", "private_files"),
+        move_into(f"{park_dir}/files", f"{site_dir}/files", "files"),
+        move_into(f"{park_dir}/private_files", f"{site_dir}/private/files", "private_files"),
         f"rmdir -- {q(park_dir)} 2>/dev/null || true",
     ]
     return script(*parts)
+
+
+def move_into(src: str, dst: str, label: str, optional: bool = False) -> str:
+    """Move ``src`` to ``dst`` where ``dst`` may be an empty dir left by a push (removed first)."""
+    body = (f"if ex {q(src)}; then mkdir -p -- {q(posixpath.dirname(dst))}; {clear_empty_dir(dst)}; fi; "
+            + move(src, dst, label))
+    return f"if ex {q(src)}; then {body}; fi" if optional else body
 
 
 def where_are_files(site_dir: str, park_dir: str) -> str:
@@ -104,11 +111,19 @@ def where_are_files(site_dir: str, park_dir: str) -> str:
     return script(*lines)
 
 
+_HAS_FILES = (
+    # A real directory holding only directories (provision-verify's skeleton) holds no data;
+    # a link, a file, or a directory with any non-directory inside might.
+    "has_files() { ex \"$1\" || return 1; [ -L \"$1\" ] && return 0; [ -d \"$1\" ] || return 0; "
+    "[ -n \"$(find \"$1\" -mindepth 1 ! -type d -print -quit)\" ]; }; "
+)
+
+
 def guard_no_files(site_dir: str) -> str:
-    """Fail when ``site_dir`` holds a files entry: nothing may rsync --delete over live files."""
+    """Fail when ``site_dir`` holds files: nothing may rsync --delete over live files."""
     return script(
-        f"for e in {q(site_dir + '/files')} {q(site_dir + '/private/files')}; do "
-        f"if ex \"$e\"; then echo \"qm: $e exists; refusing to run a push over a site dir with files\" >&2; "
+        _HAS_FILES + f"for e in {q(site_dir + '/files')} {q(site_dir + '/private/files')}; do "
+        f"if has_files \"$e\"; then echo \"qm: $e holds files; refusing to run a push over it\" >&2; "
         f"exit {RC_HAS_FILES}; fi; done"
     )
 
@@ -117,8 +132,8 @@ def remove_site_dir(site_dir: str) -> str:
     """Remove a site dir's code, only after checking it holds no files entry."""
     s = q(site_dir)
     return script(
-        f"if ! ex {s}; then echo \"qm: {site_dir} already gone\"; exit 0; fi",
-        f"for e in {s}/files {s}/private/files; do if ex \"$e\"; then "
+        _HAS_FILES + f"if ! ex {s}; then echo \"qm: {site_dir} already gone\"; exit 0; fi",
+        f"for e in {s}/files {s}/private/files; do if has_files \"$e\"; then "
         f"echo \"qm: $e exists; refusing to remove {site_dir}\" >&2; exit {RC_HAS_FILES}; fi; done",
         f"rm -rf --one-file-system -- {s}",
     )

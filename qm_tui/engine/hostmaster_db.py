@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiomysql
 import pymysql
 
 from ..config import DbConfig
 from ..errors import QmError
-from .model import PackageInstance, ProfileInstance
+from .model import PackageInstance
 
 # Tables (and for some, columns) the product reads; a missing one is reported by name.
 REQUIRED_TABLES = (
@@ -27,6 +27,7 @@ REQUIRED_TABLES = (
 )
 SCHEMA_AEGIR3 = "aegir3 (Drupal 7 hostmaster: node_revision)"
 SCHEMA_AEGIR2 = "aegir2 (Drupal 6 hostmaster: node_revisions)"
+SCHEMA_IDS = {SCHEMA_AEGIR3: "aegir3", SCHEMA_AEGIR2: "aegir2"}
 
 
 class HostmasterError(QmError):
@@ -135,6 +136,33 @@ class HostmasterDB:
         raise HostmasterError(f"{_describe(self.cfg)}: neither node_revision (Aegir 3) nor "
                               "node_revisions (Aegir 2) exists; unknown hostmaster schema")
 
+    @property
+    def schema_id(self) -> str:
+        """``aegir3`` or ``aegir2`` (empty before ``connect``)."""
+        return SCHEMA_IDS.get(self.schema or "", "")
+
+    async def summary(self) -> tuple[str, dict[str, dict[int | None, int]]]:
+        """Server version and row counts for diagnostics: {kind: {status (None: no status): count}}."""
+        version = (await self.query("SELECT VERSION()"))[0][0]
+        rows = await self.query(
+            """SELECT 'sites', s.status, COUNT(*) FROM node n JOIN hosting_site s ON s.vid = n.vid
+               WHERE n.type = 'site' GROUP BY s.status
+               UNION ALL
+               SELECT 'platforms', p.status, COUNT(*) FROM node n JOIN hosting_platform p ON p.vid = n.vid
+               WHERE n.type = 'platform' GROUP BY p.status
+               UNION ALL
+               SELECT 'servers', NULL, COUNT(*) FROM node n JOIN hosting_server hs ON hs.vid = n.vid
+               WHERE n.type = 'server'
+               UNION ALL
+               SELECT 'packages', NULL, COUNT(*) FROM node n JOIN hosting_package pk ON pk.vid = n.vid
+               WHERE n.type = 'package'
+               UNION ALL
+               SELECT 'package_instances', NULL, COUNT(*) FROM hosting_package_instance""")
+        out: dict[str, dict[int | None, int]] = {}
+        for kind, status, n in rows:
+            out.setdefault(str(kind), {})[None if status is None else int(status)] = int(n)
+        return str(version), out
+
     # --- lists ----------------------------------------------------------------------------------
 
     async def servers(self) -> dict[int, ServerRow]:
@@ -179,17 +207,33 @@ class HostmasterDB:
                WHERE n.type = 'platform'
                ORDER BY n.title, n.nid""")
 
-    async def core_versions(self) -> dict[int, str | None]:
-        """Platform nid -> version of its 'platform'-type package (the Drupal core)."""
+    async def platform_heads(self) -> list[tuple[int, int, int, str | None]]:
+        """Platform-owned rows of the core ('platform') and profile packages: (iid, platform nid, package nid,
+        version), in iid order. The core row gives the platform's Drupal version; a profile row's iid owns that
+        profile's package set (the target side of a comparison).
+
+        The package filter is a semi-join so the server walks only the platforms' own rows (rid index) and
+        never the millions of site rows that share these packages.
+        """
         rows = await self.query(
-            """SELECT i.rid, i.version
-               FROM hosting_package_instance i
-               JOIN node r ON r.nid = i.rid AND r.type = 'platform'
-               JOIN hosting_package pk ON pk.nid = i.package_id
-               JOIN node pn ON pn.vid = pk.vid
-               WHERE pk.package_type = 'platform'
-               ORDER BY i.iid""")
-        return {rid: version for rid, version in rows}
+            """SELECT i.iid, i.rid, i.package_id, i.version
+               FROM node r
+               JOIN hosting_package_instance i ON i.rid = r.nid
+               WHERE r.type = 'platform'
+                 AND i.package_id IN (SELECT pk.nid FROM hosting_package pk JOIN node pn ON pn.vid = pk.vid
+                                      WHERE pk.package_type IN ('platform', 'profile'))""")
+        return sorted((int(iid), int(rid), int(pkg), version) for iid, rid, pkg, version in rows)
+
+    async def packages(self, types: Sequence[str] | None = None) -> dict[int, PackageMeta]:
+        """Package nid -> (short name, type, old short name), current revisions; all types or just ``types``."""
+        where, args = "", ()
+        if types:
+            where = f"WHERE pk.package_type IN ({','.join(['%s'] * len(types))})"
+            args = tuple(types)
+        rows = await self.query(
+            f"""SELECT pk.nid, pk.short_name, pk.package_type, pk.old_short_name
+                FROM hosting_package pk JOIN node pn ON pn.vid = pk.vid {where}""", args)
+        return {int(nid): PackageMeta(sn, ptype, old or None) for nid, sn, ptype, old in rows}
 
     async def site_counts(self) -> dict[int, int]:
         rows = await self.query(
@@ -234,29 +278,52 @@ class HostmasterDB:
             "WHERE i.rid = %s AND i.platform <> -1 ORDER BY pk.short_name, pk.nid", (site_nid,))
         return [_pkg(r) for r in rows]
 
-    async def profile_instances(self, profile_nid: int, short_name: str | None) -> list[ProfileInstance]:
-        """Instances (on platforms) of the site's profile package, or of a profile renamed from it."""
-        rows = await self.query(
-            """SELECT i.iid, i.rid, pk.nid, pk.short_name, pk.old_short_name
-               FROM hosting_package_instance i
-               JOIN node r ON r.nid = i.rid AND r.type = 'platform'
-               JOIN hosting_package pk ON pk.nid = i.package_id
-               JOIN node pn ON pn.vid = pk.vid
-               WHERE pk.package_type = 'profile' AND (pk.nid = %s OR pk.old_short_name = %s)
-               ORDER BY i.iid""", (profile_nid, short_name or ""))
-        return [ProfileInstance(iid, rid, nid, sn, old) for iid, rid, nid, sn, old in rows]
+    async def instance_packages(self, iids: Iterable[int], meta: dict[int, PackageMeta],
+                                package_ids: Iterable[int] | None = None) -> dict[int, list[PackageInstance]]:
+        """The target side: the package sets owned by profile instances (rid = profile iid).
 
-    async def instance_packages(self, iids: Iterable[int]) -> dict[int, list[PackageInstance]]:
-        """The target side: packages owned by profile instances (rid = profile iid)."""
+        ``package_ids`` limits the rows to those packages (a comparison only looks at the site's).
+
+        One row per owner with its rows packed by GROUP_CONCAT: the set is ~150 rows per platform, 30,000
+        for 200 platforms, and decoding that many rows in the pure-Python driver costs more than the
+        whole query. A packed value that does not unpack cleanly (truncated, or a separator inside a
+        version string) falls back to plain rows.
+        """
         ids = sorted(set(iids))
         if not ids:
             return {}
         marks = ",".join(["%s"] * len(ids))
+        args: list[int] = list(ids)
+        if package_ids is not None:
+            pids = sorted(set(package_ids))
+            if not pids:
+                return {i: [] for i in ids}
+            marks += ") AND i.package_id IN (" + ",".join(["%s"] * len(pids))
+            args += pids
+        await self.query("SET SESSION group_concat_max_len = %s", (_PACKED_MAX,))
         rows = await self.query(
-            self._PKG_COLS + f"WHERE i.rid IN ({marks}) AND i.platform <> -1", ids)
+            f"""SELECT i.rid, COUNT(*),
+                       GROUP_CONCAT(CONCAT_WS(CHAR(31), i.package_id, IFNULL(i.schema_version, ''),
+                                              IFNULL(i.status, ''), IF(i.version IS NULL, 'N', CONCAT('V', i.version)))
+                                    ORDER BY i.iid SEPARATOR '{_REC}')
+                FROM hosting_package_instance i
+                WHERE i.rid IN ({marks}) AND i.platform <> -1
+                GROUP BY i.rid""", args)
         out: dict[int, list[PackageInstance]] = {i: [] for i in ids}
-        for r in rows:
-            out[r[0]].append(_pkg(r))
+        seen: dict[str, PackageInstance | None] = {}  # platforms share most rows: build each distinct one once
+        try:
+            for rid, count, packed in rows:
+                out[int(rid)] = _unpack(packed, int(count), meta, seen)
+        except ValueError:
+            rows = await self.query(
+                f"""SELECT i.rid, i.package_id, i.schema_version, i.status, i.version
+                    FROM hosting_package_instance i
+                    WHERE i.rid IN ({marks}) AND i.platform <> -1 ORDER BY i.iid""", args)
+            out = {i: [] for i in ids}
+            for rid, pkg, schema, status, version in rows:
+                m = meta.get(int(pkg))
+                if m is not None:
+                    out[int(rid)].append(_instance(int(pkg), m, version, schema, status))
         return out
 
     async def active_tasks(self, nid: int) -> list[tuple[int, str, int]]:
@@ -267,6 +334,50 @@ class HostmasterDB:
                WHERE n.type = 'task' AND t.rid = %s AND t.task_status IN (0, -1)
                ORDER BY n.nid""", (nid,))
         return [(int(a), str(b), int(c)) for a, b, c in rows]
+
+
+_REC, _UNIT = "\x1e", "\x1f"  # ASCII record/unit separators: never in a version string in practice
+_PACKED_MAX = 64 * 1024 * 1024  # bytes per packed set (~25 per row); truncation is detected anyway
+
+
+class PackageMeta(NamedTuple):
+    short_name: str
+    package_type: str
+    old_short_name: str | None
+
+
+def _instance(pkg: int, m: PackageMeta, version: str | None, schema: Any, status: Any) -> PackageInstance:
+    return PackageInstance(package_nid=pkg, short_name=m.short_name, package_type=m.package_type,
+                           version=version, schema_version=None if schema is None else int(schema),
+                           status=int(status or 0), old_short_name=m.old_short_name)
+
+
+def _unpack(packed: str | bytes | None, count: int, meta: dict[int, PackageMeta],
+            seen: dict[str, PackageInstance | None]) -> list[PackageInstance]:
+    """Rows packed by ``instance_packages``; ValueError when the value is not exactly ``count`` records.
+
+    ``seen`` maps a packed record to its instance (None: unknown package), shared across owners.
+    """
+    text = packed.decode("utf-8") if isinstance(packed, bytes) else (packed or "")
+    records = text.split(_REC)
+    if len(records) != count:
+        raise ValueError("packed package set does not have the expected number of rows")
+    out = []
+    for rec in records:
+        if rec in seen:
+            inst = seen[rec]
+        else:
+            pkg_s, schema_s, status_s, ver = rec.split(_UNIT, 3)  # ValueError on a short record
+            if ver[:1] not in ("N", "V"):
+                raise ValueError("bad version marker")
+            m = meta.get(int(pkg_s))
+            # A package without a current node is skipped, as a join on node would.
+            inst = None if m is None else _instance(int(pkg_s), m, None if ver == "N" else ver[1:],
+                                                    schema_s or None, status_s)
+            seen[rec] = inst
+        if inst is not None:
+            out.append(inst)
+    return out
 
 
 def _pkg(r: tuple[Any, ...]) -> PackageInstance:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import QmError
 from .hostmaster_db import HostmasterDB, ServerRow
-from .model import Inventory, Platform, PlatformStatus, Server, Site, SiteStatus
+from .model import Inventory, Platform, PlatformStatus, ProfileInstance, Server, Site, SiteStatus
 
 
 class NotFound(QmError):
@@ -42,6 +42,7 @@ class Snapshot:
     inventory: Inventory
     servers: dict[int, ServerRow]
     members: dict[int, list[tuple[int, str]]]
+    profiles: list[ProfileInstance] = field(default_factory=list)  # every profile on every platform
 
 
 async def load_inventory(db: HostmasterDB, include_deleted: bool = False,
@@ -49,15 +50,32 @@ async def load_inventory(db: HostmasterDB, include_deleted: bool = False,
     """One consistent snapshot; ``site_uri`` limits the site list to that site (for targets)."""
     await db.begin_snapshot()
     try:
-        servers = await db.servers()
-        members = await db.web_members()
-        prow = await db.platform_rows()
-        cores = await db.core_versions()
-        counts = await db.site_counts()
-        srows = await db.site_rows(include_deleted, site_uri)
+        return await read_inventory(db, include_deleted, site_uri)
     finally:
         if db.conn is not None:
             await db.end_snapshot()
+
+
+async def read_inventory(db: HostmasterDB, include_deleted: bool = False, site_uri: str | None = None,
+                         site_counts: bool = True) -> Snapshot:
+    """The list queries, inside the caller's snapshot: a fixed number of queries whatever the size."""
+    servers = await db.servers()
+    members = await db.web_members()
+    prow = await db.platform_rows()
+    heads = await db.platform_heads()
+    head_meta = await db.packages(("platform", "profile"))
+    counts = await db.site_counts() if site_counts else {}
+    srows = await db.site_rows(include_deleted, site_uri)
+    cores: dict[int, str | None] = {}
+    profiles: list[ProfileInstance] = []
+    for iid, rid, pkg, version in heads:  # iid order: for a duplicated core row the last one wins
+        meta = head_meta.get(pkg)
+        if meta is None:
+            continue
+        if meta.package_type == "platform":
+            cores[rid] = version
+        else:
+            profiles.append(ProfileInstance(iid, rid, pkg, meta.short_name, meta.old_short_name))
     platforms: list[Platform] = []
     for nid, title, ctx, path, web, status, verified in prow:
         web_title = servers[web].title if web in servers else f"server #{web}"
@@ -78,7 +96,7 @@ async def load_inventory(db: HostmasterDB, include_deleted: bool = False,
             fronts=p.fronts if p else ()))
     server_list = [Server(s.nid, s.title, s.context, s.http_type, s.status) for s in servers.values()]
     inv = Inventory(sites=sites, platforms=platforms, servers=server_list, schema=db.schema or "")
-    return Snapshot(inv, servers, members)
+    return Snapshot(inv, servers, members, profiles)
 
 
 def _site_status(v: int | None) -> SiteStatus:

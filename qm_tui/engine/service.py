@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from ..config import Config
 from .compare import Comparison
 from .eligibility import TargetVerdict, evaluate_target, find_target_profile
-from .hostmaster_db import HostmasterDB
-from .inventory import NotFound, Snapshot, find_platform, find_site, load_inventory, suggest
+from .hostmaster_db import HostmasterDB, PackageMeta
+from .inventory import NotFound, Snapshot, find_platform, find_site, load_inventory, read_inventory, suggest
 from .model import PackageInstance, Platform, ProfileInstance, Site
 
 __all__ = ["NotFound", "SiteTargets", "compare", "find_platform", "find_site", "load", "targets"]
@@ -38,28 +38,42 @@ class SiteTargets:
 
 async def targets(cfg: Config, uri: str, strict: bool = False,
                   only: Platform | str | None = None) -> SiteTargets:
-    """Evaluate every platform other than the site's own (or just ``only``) as a target."""
+    """Evaluate every platform other than the site's own (or just ``only``, which may be its own) as a target.
+
+    All reads share one snapshot and the number of queries does not depend on the number of sites or
+    platforms: the inventory lists, the site's packages, the package names and every candidate's
+    package set in one query.
+    """
     async with HostmasterDB(cfg.hostmaster.db) as db:
-        snap = await load_inventory(db, include_deleted=True, site_uri=uri.strip().lower())
-        if not snap.inventory.sites:
-            raise NotFound(f"no site {uri!r} in the hostmaster{suggest(uri, await db.site_uris())}")
-        site = find_site(snap.inventory, uri)
-        source = next((p for p in snap.inventory.platforms if p.nid == site.platform_nid), None)
-        if source is None:
-            raise NotFound(f"site {site.uri} points at platform node {site.platform_nid}, "
-                           "which is not in the hostmaster")
-        candidates = [p for p in snap.inventory.platforms if p.nid != site.platform_nid]
-        if only is not None:
-            wanted = only if isinstance(only, Platform) else find_platform(snap.inventory, only)
-            if wanted.nid == site.platform_nid:
-                raise NotFound(f"platform {wanted.title!r} is already the platform of {site.uri}")
-            candidates = [wanted]
-        site_pkgs = await db.site_packages(site.nid)
-        by_platform: dict[int, list[ProfileInstance]] = {}
-        for inst in await db.profile_instances(site.profile_nid, site.profile):
-            by_platform.setdefault(inst.platform_nid, []).append(inst)
-        chosen = {p.nid: find_target_profile(site, by_platform.get(p.nid, [])) for p in candidates}
-        pkgs = await db.instance_packages(i.iid for i in chosen.values() if i is not None)
+        await db.begin_snapshot()
+        try:
+            # Site counts are for the platform list only; skipping them saves a scan of every site.
+            snap = await read_inventory(db, include_deleted=True, site_uri=uri.strip().lower(), site_counts=False)
+            if not snap.inventory.sites:
+                raise NotFound(f"no site {uri!r} in the hostmaster{suggest(uri, await db.site_uris())}")
+            site = find_site(snap.inventory, uri)
+            source = next((p for p in snap.inventory.platforms if p.nid == site.platform_nid), None)
+            if source is None:
+                raise NotFound(f"site {site.uri} points at platform node {site.platform_nid}, "
+                               "which is not in the hostmaster")
+            candidates = [p for p in snap.inventory.platforms if p.nid != site.platform_nid]
+            if only is not None:
+                # The site's own platform is allowed here: its verdict says why it is not a target.
+                candidates = [only if isinstance(only, Platform) else find_platform(snap.inventory, only)]
+            site_pkgs = await db.site_packages(site.nid)
+            by_platform: dict[int, list[ProfileInstance]] = {}
+            for inst in snap.profiles:
+                if inst.package_nid == site.profile_nid or (site.profile and inst.old_short_name == site.profile):
+                    by_platform.setdefault(inst.platform_nid, []).append(inst)
+            chosen = {p.nid: find_target_profile(site, by_platform.get(p.nid, [])) for p in candidates}
+            iids = [i.iid for i in chosen.values() if i is not None]
+            pkgs = {}
+            if iids:
+                meta = await db.packages()
+                pkgs = await db.instance_packages(iids, meta, _relevant_packages(site_pkgs, meta))
+        finally:
+            if db.conn is not None:
+                await db.end_snapshot()
     verdicts = []
     for p in candidates:
         prof = chosen[p.nid]
@@ -73,3 +87,13 @@ async def compare(cfg: Config, uri: str, platform: str, strict: bool = False
     st = await targets(cfg, uri, strict=strict, only=platform)
     verdict = st.verdicts[0]
     return st, verdict, verdict.comparison
+
+
+def _relevant_packages(site_pkgs: list[PackageInstance], meta: dict[int, PackageMeta]) -> set[int]:
+    """Target packages a comparison can match: the site's own, and those renamed from one of them.
+
+    Packages that exist only on the target never appear in a comparison, so they are not read.
+    """
+    names = {(p.package_type, p.short_name) for p in site_pkgs}
+    return {p.package_nid for p in site_pkgs} | {
+        nid for nid, m in meta.items() if m.old_short_name and (m.package_type, m.old_short_name) in names}

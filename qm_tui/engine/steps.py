@@ -172,7 +172,8 @@ class ParkFiles(Step):
         await _run(rt, self, self.host, fileops.unpark(rt.ctx.park_dir, rt.ctx.src_dir))
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
-        return [(self.host, fileops.unpark(ctx.park_dir, ctx.src_dir))]
+        return [(self.host, manual_mv(f"{ctx.park_dir}/files", f"{ctx.src_dir}/files")),
+                (self.host, manual_mv(f"{ctx.park_dir}/private_files", f"{ctx.src_dir}/private/files"))]
 
 
 class SetAsideMasterFiles(ParkFiles):
@@ -202,12 +203,21 @@ class SetAsideMasterFiles(ParkFiles):
         ctx = rt.ctx
         # The site dir is back at A on M by now (reverse order); only move what was set aside.
         await _run(rt, self, self.host, fileops.script(
-            f"if ex {fileops.q(ctx.park_dir + '/files')}; then "
-            + fileops.move(f"{ctx.park_dir}/files", f"{ctx.src_dir}/files", "files") + "; fi",
-            f"if ex {fileops.q(ctx.park_dir + '/private_files')}; then "
-            + fileops.move(f"{ctx.park_dir}/private_files", f"{ctx.src_dir}/private/files", "private_files")
-            + "; fi",
+            fileops.move_into(f"{ctx.park_dir}/files", f"{ctx.src_dir}/files", "files", optional=True),
+            fileops.move_into(f"{ctx.park_dir}/private_files", f"{ctx.src_dir}/private/files", "private_files",
+                              optional=True),
             f"rmdir -- {fileops.q(ctx.park_dir)} 2>/dev/null || true"))
+
+
+def manual_mv(src: str, dst: str, clear: bool = True) -> str:
+    """A move an operator can read and type: an empty leftover dir is removed first, never merged."""
+    pre = f"rmdir {fileops.q(dst)} 2>/dev/null; " if clear else ""
+    return f"{pre}mv -T {fileops.q(src)} {fileops.q(dst)}"
+
+
+def manual_rm(site_dir: str) -> str:
+    return (f"ls -A {fileops.q(site_dir + '/files')} {fileops.q(site_dir + '/private/files')}  "
+            f"# both empty or absent? then: rm -rf {fileops.q(site_dir)}")
 
 
 async def _where_probe(rt: Runtime, step: Step, site_dir: str, park_dir: str, want: str) -> Probe:
@@ -243,7 +253,8 @@ class RestoreFiles(Step):
         await _run(rt, self, self.host, fileops.park(rt.ctx.dst_dir, rt.ctx.park_dir))
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
-        return [(self.host, fileops.park(ctx.dst_dir, ctx.park_dir))]
+        return [(self.host, manual_mv(f"{ctx.dst_dir}/files", f"{ctx.park_dir}/files")),
+                (self.host, manual_mv(f"{ctx.dst_dir}/private/files", f"{ctx.park_dir}/private_files"))]
 
 
 class PushSite(Step):
@@ -271,7 +282,7 @@ class PushSite(Step):
         await _run(rt, self, self.front, fileops.remove_site_dir(rt.ctx.dst_dir))
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
-        return [(self.front, fileops.remove_site_dir(ctx.dst_dir))]
+        return [(self.front, manual_rm(ctx.dst_dir))]
 
 
 class RemoveOldSiteDir(Step):
@@ -288,6 +299,9 @@ class RemoveOldSiteDir(Step):
     async def undo(self, rt: Runtime) -> None:
         # The rollback verify on A pushes the code back; the parked files need the dir to exist.
         await _run(rt, self, self.host, sh_join(["mkdir", "-p", "--", rt.ctx.src_dir]))
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.host, sh_join(["mkdir", "-p", "--", ctx.src_dir]))]
 
 
 # --- on the hostmaster ----------------------------------------------------------------------------
@@ -340,7 +354,7 @@ class MoveSiteDir(Step):
             await _run(rt, self, self.host, cmd)
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
-        return [(self.host, fileops.script(fileops.move(ctx.dst_dir, ctx.src_dir, "site_dir")))] + [
+        return [(self.host, manual_mv(ctx.dst_dir, ctx.src_dir, clear=False))] + [
             (self.host, c) for c in source_context_commands(ctx)]
 
 
@@ -387,6 +401,9 @@ class ProvisionSave(Drush):
     async def undo(self, rt: Runtime) -> None:
         await _run(rt, self, self.host, source_context_commands(rt.ctx)[0])
 
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.host, source_context_commands(ctx)[0])]
+
 
 class UpdateDb(Drush):
     def __init__(self, ctx: MigrationContext) -> None:
@@ -399,10 +416,9 @@ class UpdateDb(Drush):
         expect_ok(self, self.host, res, "restore of the database from the dump")
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
-        from .dbdump import restore_command
 
-        return [(self.host, restore_command(ctx).replace("{cnf}", "<a 0600 option file with the site's "
-                                                          "DB credentials from drushrc.php>"))]
+        return [(self.host, f"# drop the site DB's tables, then: mariadb --defaults-extra-file=<0600 file with "
+                            f"the credentials from {ctx.dst_dir}/drushrc.php> <db_name> < {ctx.dump_path}")]
 
 
 class CacheClear(Drush):
@@ -423,6 +439,9 @@ class Verify(Drush):
         # Verify pushed B/sites/S to the fronts; remove those copies (checked to hold no files).
         for front in rt.ctx.remote_fronts:
             await _run(rt, self, front, fileops.remove_site_dir(rt.ctx.dst_dir))
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(front, manual_rm(ctx.dst_dir)) for front in ctx.remote_fronts]
 
 
 class HostingImport(Drush):

@@ -243,18 +243,38 @@ def run(root: Path, argv: list[str]) -> int:
 
 SHIM = """#!{python}
 # drush stand-in (qm-tui): imitates drush 8 + Aegir 3 for the lab; see qm_tui/sandbox/drush_standin.py
+import sys
+sys.path[:0] = {paths!r}
 from qm_tui.sandbox.drush_standin import main
 raise SystemExit(main())
 """
 
 
-def install_standin(bin_dir: Path, python: str = sys.executable) -> Path:
+def standin_python() -> tuple[str, list[str]]:
+    """An interpreter the aegir user can run, and the import paths it needs.
+
+    The venv's interpreter may live where aegir cannot read (pyenv under /root); the system python3
+    of the same minor version runs the stand-in from the package and PyMySQL's directories instead.
+    """
+    import pymysql
+
+    import qm_tui
+
+    paths = [str(Path(qm_tui.__file__).resolve().parent.parent), str(Path(pymysql.__file__).resolve().parent.parent)]
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    return (str(system) if system.exists() else sys.executable), list(dict.fromkeys(paths))
+
+
+def install_standin(bin_dir: Path, python: str | None = None, paths: list[str] | None = None) -> Path:
     """Write ``<bin_dir>/drush`` (mode 0755) running the stand-in with ``python``."""
+    if python is None:
+        python, default_paths = standin_python()
+        paths = default_paths if paths is None else paths
     bin_dir = Path(bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     path = bin_dir / "drush"
     tmp = bin_dir / f".drush.{os.getpid()}.tmp"
-    tmp.write_text(SHIM.format(python=python))
+    tmp.write_text(SHIM.format(python=python, paths=list(paths or [])))
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
     return path

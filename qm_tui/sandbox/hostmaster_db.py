@@ -56,6 +56,21 @@ class AdminParams:
     user: str = "root"
     password: str = ""
 
+    @classmethod
+    def discover(cls) -> AdminParams:
+        """``$QM_LAB_DB_ADMIN`` or /etc/qm-tui-lab/admin.json (written by scripts/install-system.sh
+        when root has no TCP password login, as on a fresh Debian), else root with no password."""
+        import json
+        import os
+        from pathlib import Path
+
+        path = Path(os.environ.get("QM_LAB_DB_ADMIN") or "/etc/qm-tui-lab/admin.json")
+        if path.is_file():
+            data = json.loads(path.read_text())
+            return cls(host=data.get("host", "127.0.0.1"), port=int(data.get("port", 3306)),
+                       user=data["user"], password=data.get("password", ""))
+        return cls()
+
     def connect(self, database: str | None = None, **kw: Any) -> pymysql.connections.Connection:
         return pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password,
                                database=database, charset="utf8mb4", autocommit=True, **kw)

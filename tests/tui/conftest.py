@@ -35,11 +35,11 @@ def hostmaster(lab_world) -> Iterator[object]:
     """A unique hostmaster DB with the lab world; yields the HostmasterAccounts."""
     from qm_tui.sandbox.hostmaster_db import AdminParams, create_hostmaster, drop_hostmaster
 
-    admin = AdminParams(host=ADMIN_HOST, port=ADMIN_PORT)
+    admin = AdminParams.discover()
     try:
         admin.connect().close()
     except pymysql.err.MySQLError as exc:
-        pytest.skip(f"MariaDB not reachable at {ADMIN_HOST}:{ADMIN_PORT} as root: {exc}")
+        pytest.skip(f"MariaDB not reachable at {admin.host}:{admin.port} as {admin.user}: {exc}")
     account_prefix = f"qmt{secrets.token_hex(4)}_"
     database = f"{account_prefix}hostmaster"
     try:

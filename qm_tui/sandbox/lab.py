@@ -1,0 +1,182 @@
+"""The whole lab in one object: sshd hosts, hostmaster and site databases, Aegir trees, drush, config.
+
+Used by the integration tests (``tests/lab``) and, later, by the demo sandbox. ``build_lab`` returns a
+``Lab`` whose ``config_path`` is a qm-tui config pointing at it; ``Lab.close()`` removes everything
+it created (hosts, databases, accounts).
+"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .drush_standin import install_standin
+from .hostmaster_db import AdminParams, HostmasterAccounts, create_hostmaster, drop_hostmaster, drop_prefix
+from .hosts import HostLab, HostSpec
+from .scenario import build_lab_world
+from .site_db import create_site_dbs, drop_site_dbs
+from .sshd import ensure_aegir_user
+from .trees import TreeManifest, build_trees
+from .world import DbCreds, World
+
+MASTER = "aegir.lab.test"
+CLUSTER = ("web1.lab.test", "web2.lab.test", "web3.lab.test")
+STANDALONE = "web4.lab.test"
+AEGIR_ROOT = "/var/aegir"
+GLUSTER = "/srv/gluster"
+
+
+@dataclass
+class Lab:
+    base: Path
+    hosts: HostLab
+    world: World
+    admin: AdminParams
+    prefix: str
+    accounts: HostmasterAccounts
+    site_creds: dict[int, DbCreds]
+    manifest: TreeManifest
+    config_path: Path
+    state_dir: Path
+    closed: bool = field(default=False)
+
+    def root(self, host: str) -> Path:
+        """Controller-side path of ``host``'s /var/aegir."""
+        return self.hosts[host].root
+
+    def path(self, host: str, in_host: str) -> Path:
+        """Controller-side path of an in-host absolute path (under /var/aegir or /srv/gluster)."""
+        if in_host.startswith(GLUSTER + "/") or in_host == GLUSTER:
+            return self.hosts.shared["gluster"] / in_host[len(GLUSTER):].lstrip("/")
+        assert in_host.startswith(AEGIR_ROOT), in_host
+        return self.root(host) / in_host[len(AEGIR_ROOT):].lstrip("/")
+
+    def site_dir(self, host: str, uri: str, platform_title: str) -> Path:
+        return self.path(host, f"{self.world.platform(platform_title).publish_path}/sites/{uri}")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.hosts.close()
+        finally:
+            try:
+                drop_site_dbs(self.admin, self.prefix, list(self.site_creds))
+                drop_hostmaster(self.admin, self.accounts.database, self.prefix)
+            finally:
+                drop_prefix(self.admin, self.prefix)
+
+
+def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
+              big_file_size: int = 16384) -> Lab:
+    """Build and start everything. On any failure, whatever was created is removed again."""
+    admin = admin or AdminParams.discover()
+    user = ensure_aegir_user()
+    base = Path(base)
+    base.mkdir(parents=True, exist_ok=True)
+    prefix = f"qmt{secrets.token_hex(4)}_"
+    specs = [HostSpec(MASTER), *(HostSpec(h, ["gluster"]) for h in CLUSTER), HostSpec(STANDALONE)]
+    hosts = HostLab(base, specs, master=MASTER).start()
+    world = build_lab_world(prefix, big_files=big_files, big_file_size=big_file_size)
+    creds: dict[int, DbCreds] = {}
+    accounts: HostmasterAccounts | None = None
+    try:
+        accounts = create_hostmaster(admin, f"{prefix}hostmaster", world, account_prefix=prefix)
+        creds = create_site_dbs(admin, world)
+        www = grp.getgrnam("www-data").gr_gid
+        manifest = build_trees(world, {h: hosts[h].root for h in hosts.hosts},
+                               shared_roots={GLUSTER: hosts.shared["gluster"]}, site_creds=creds,
+                               hostmaster_creds=accounts.rw, owner=(user.pw_uid, user.pw_gid), web_gid=www)
+        drush = install_standin(hosts[MASTER].root / "bin")
+        os.chown(drush, user.pw_uid, user.pw_gid)
+        check = hosts[MASTER].exec_in(["drush", "--version"])
+        if check.returncode != 0:
+            raise RuntimeError(f"the drush stand-in does not run as aegir on {MASTER}: "
+                               f"{(check.stderr or check.stdout).strip()[-300:]}")
+        state = base / "state"
+        config_path = write_config(base, hosts, accounts.ro, state)
+    except BaseException:
+        hosts.close()
+        drop_site_dbs(admin, prefix, list(creds))
+        if accounts is not None:
+            drop_hostmaster(admin, accounts.database, prefix)
+        drop_prefix(admin, prefix)
+        raise
+    return Lab(base, hosts, world, admin, prefix, accounts, creds, manifest, config_path, state)
+
+
+def write_config(base: Path, hosts: HostLab, ro: DbCreds, state_dir: Path) -> Path:
+    pw = base / "client" / "db.pw"
+    pw.write_text(ro.password + "\n")
+    pw.chmod(0o600)
+    data = {
+        "hostmaster": {
+            "db": {"host": ro.host, "port": ro.port, "user": ro.user, "password_file": str(pw), "name": ro.name},
+            "server": MASTER,
+        },
+        "aegir_root": AEGIR_ROOT,
+        "ssh": {"config_file": str(hosts.ssh_config), "known_hosts": str(hosts.known_hosts),
+                "client_keys": [str(hosts.client_key)], "user": "aegir", "connect_timeout": 10,
+                "keepalive_interval": 5, "keepalive_count_max": 3},
+        "state_dir": str(state_dir),
+        "title": "lab",
+    }
+    path = base / "client" / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+@dataclass(frozen=True)
+class FileState:
+    """Where a site's files are on one front: every place a files entry exists, and its content."""
+
+    places: tuple[str, ...]  # in-host paths holding a `files` entry for the site
+    inode: int | None  # of the single files entry (link or dir)
+    digest: str  # of every file's relative path, size and bytes (followed through a symlink)
+
+
+def files_state(lab: Lab, host: str, uri: str, label: str = "files") -> FileState:
+    """Scan the host's whole tree for the site's `files` (or `private/files`) entry."""
+    root = lab.root(host)
+    sub = "files" if label == "files" else "private/files"
+    places = []
+    for plat in sorted((root / "platforms").iterdir()):
+        p = plat / "sites" / uri / sub
+        if os.path.lexists(p):
+            places.append(str(p))
+    parking = root / "qm-tui-parking"
+    if parking.is_dir():
+        for d in sorted(parking.iterdir()):
+            if d.name.startswith(uri + "."):
+                p = d / ("files" if label == "files" else "private_files")
+                if os.path.lexists(p):
+                    places.append(str(p))
+    inode = os.lstat(places[0]).st_ino if len(places) == 1 else None
+    digest = _digest(Path(places[0]), lab) if len(places) == 1 else ""
+    return FileState(tuple(places), inode, digest)
+
+
+def _digest(path: Path, lab: Lab) -> str:
+    if path.is_symlink():
+        target = os.readlink(path)
+        path = lab.path("web1.lab.test", target) if target.startswith(GLUSTER) else path.resolve()
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(os.fsencode(path)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            h.update(os.path.relpath(full, os.fsencode(path)) + b"\0" + str(st.st_size).encode())
+            if stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
