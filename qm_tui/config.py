@@ -79,6 +79,7 @@ class MigrateConfig:
     step_timeout: float = 900.0
     long_step_timeout: float = 7200.0  # dump, updatedb, pushes
     on_hangup: str = "finish"  # foreground migrate on SIGHUP: "finish" the run or "stop" at a safe point
+    undo_retry_seconds: float = 120.0  # a rollback waits this long for an unreachable host to return
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ _SPEC: dict[str, Any] = {
     "migrate": {
         "drush": str, "templates": {"*": {"*": str}}, "parking_dir": str, "dump_dir": str,
         "dump_retention_days": int, "step_timeout": float, "long_step_timeout": float, "on_hangup": str,
+        "undo_retry_seconds": float,
     },
 }
 _REQUIRED = {"hostmaster", "hostmaster.db", "hostmaster.db.user", "hostmaster.db.name", "hostmaster.server"}

@@ -32,7 +32,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     },
     "provision_save": {
         "default": "{drush} provision-save @{uri} --context_type=site --uri={uri} "
-                   "--platform=@{platform_context} --root={platform_root}",
+                   "--platform=@{platform_context} --root={platform_root} --profile={profile}",
     },
     "verify": {"default": "{drush} @{uri} provision-verify"},
     "import": {"default": "{drush} @hostmaster hosting-import @{uri}"},

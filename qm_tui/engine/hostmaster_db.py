@@ -8,6 +8,7 @@ never one per row. All reads of one refresh share a consistent, read-only snapsh
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -58,11 +59,23 @@ def _explain(exc: BaseException) -> str:
             return "database does not exist"
         if code in (2003, 2002):
             cause = exc.__cause__ or exc.__context__
-            return f"unreachable ({cause.strerror or cause})" if isinstance(cause, OSError) else "unreachable"
+            if not isinstance(cause, OSError):
+                return "unreachable"
+            # asyncio says "Connect call failed ('127.0.0.1', 1)"; the errno text says why.
+            why = os.strerror(cause.errno) if (cause.errno or 0) > 0 else (cause.strerror or str(cause))
+            return f"unreachable ({why})"
         return f"error {code}: {text}"
     if isinstance(exc, TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
+
+
+class _QuietCursor(aiomysql.Cursor):
+    """No Python warnings for server warnings: they would print under the CLI's one-line error, and the
+    one we can cause (a truncated GROUP_CONCAT) is detected and handled by ``instance_packages``."""
+
+    async def _show_warnings(self, conn: Any) -> None:
+        return None
 
 
 class HostmasterDB:
@@ -108,7 +121,7 @@ class HostmasterDB:
         if self.conn is None:
             raise HostmasterError(f"{_describe(self.cfg)}: not connected")
         try:
-            async with self.conn.cursor() as cur:
+            async with self.conn.cursor(_QuietCursor) as cur:
                 await asyncio.wait_for(cur.execute(sql, args), self.cfg.read_timeout)
                 return list(await cur.fetchall())
         except (TimeoutError, pymysql.err.MySQLError, OSError) as exc:
@@ -228,7 +241,7 @@ class HostmasterDB:
         """Package nid -> (short name, type, old short name), current revisions; all types or just ``types``."""
         where, args = "", ()
         if types:
-            where = f"WHERE pk.package_type IN ({','.join(['%s'] * len(types))})"
+            where = f"WHERE pk.package_type IN ({_marks(types)})"
             args = tuple(types)
         rows = await self.query(
             f"""SELECT pk.nid, pk.short_name, pk.package_type, pk.old_short_name
@@ -292,13 +305,13 @@ class HostmasterDB:
         ids = sorted(set(iids))
         if not ids:
             return {}
-        marks = ",".join(["%s"] * len(ids))
+        where = f"i.rid IN ({_marks(ids)}) AND i.platform <> -1"
         args: list[int] = list(ids)
         if package_ids is not None:
             pids = sorted(set(package_ids))
             if not pids:
                 return {i: [] for i in ids}
-            marks += ") AND i.package_id IN (" + ",".join(["%s"] * len(pids))
+            where += f" AND i.package_id IN ({_marks(pids)})"
             args += pids
         await self.query("SET SESSION group_concat_max_len = %s", (_PACKED_MAX,))
         rows = await self.query(
@@ -306,24 +319,23 @@ class HostmasterDB:
                        GROUP_CONCAT(CONCAT_WS(CHAR(31), i.package_id, IFNULL(i.schema_version, ''),
                                               IFNULL(i.status, ''), IF(i.version IS NULL, 'N', CONCAT('V', i.version)))
                                     ORDER BY i.iid SEPARATOR '{_REC}')
-                FROM hosting_package_instance i
-                WHERE i.rid IN ({marks}) AND i.platform <> -1
-                GROUP BY i.rid""", args)
+                FROM hosting_package_instance i WHERE {where} GROUP BY i.rid""", args)
         out: dict[int, list[PackageInstance]] = {i: [] for i in ids}
         seen: dict[str, PackageInstance | None] = {}  # platforms share most rows: build each distinct one once
         try:
             for rid, count, packed in rows:
                 out[int(rid)] = _unpack(packed, int(count), meta, seen)
+            return out
         except ValueError:
-            rows = await self.query(
-                f"""SELECT i.rid, i.package_id, i.schema_version, i.status, i.version
-                    FROM hosting_package_instance i
-                    WHERE i.rid IN ({marks}) AND i.platform <> -1 ORDER BY i.iid""", args)
-            out = {i: [] for i in ids}
-            for rid, pkg, schema, status, version in rows:
-                m = meta.get(int(pkg))
-                if m is not None:
-                    out[int(rid)].append(_instance(int(pkg), m, version, schema, status))
+            pass
+        rows = await self.query(
+            f"""SELECT i.rid, i.package_id, i.schema_version, i.status, i.version
+                FROM hosting_package_instance i WHERE {where} ORDER BY i.iid""", args)
+        out = {i: [] for i in ids}
+        for rid, pkg, schema, status, version in rows:
+            m = meta.get(int(pkg))
+            if m is not None:
+                out[int(rid)].append(_instance(int(pkg), m, version, schema, status))
         return out
 
     async def active_tasks(self, nid: int) -> list[tuple[int, str, int]]:
@@ -337,7 +349,12 @@ class HostmasterDB:
 
 
 _REC, _UNIT = "\x1e", "\x1f"  # ASCII record/unit separators: never in a version string in practice
-_PACKED_MAX = 64 * 1024 * 1024  # bytes per packed set (~25 per row); truncation is detected anyway
+_PACKED_MAX = 16 * 1024 * 1024  # bytes per packed set (~25 per row); a truncated one is detected anyway
+
+
+def _marks(values: Sequence[Any]) -> str:
+    """Placeholders for an IN list (the values are bound, never formatted in)."""
+    return ",".join(["%s"] * len(values))
 
 
 class PackageMeta(NamedTuple):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..config import Config
 from . import drush
@@ -30,7 +30,8 @@ class MigrationContext:
     dump_dir: str
     step_timeout: float
     long_timeout: float
-    extra: dict[str, str] = field(default_factory=dict)
+    source_profile: str = ""
+    target_profile: str = ""  # short name on the target: differs after a profile rename (default -> standard)
 
     @property
     def uri(self) -> str:
@@ -101,7 +102,7 @@ class MigrationContext:
 
 
 def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target: Platform,
-                  master_title: str, web_type: str | None) -> MigrationContext:
+                  master_title: str, web_type: str | None, target_profile: str | None = None) -> MigrationContext:
     """Validate every untrusted value before it can reach a command line."""
     root = str(cfg.aegir_root).rstrip("/") or "/"
     check_uri(site.uri)
@@ -124,4 +125,14 @@ def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target
         drush_cmd=mc.drush, templates=drush.merge_templates(mc.templates),
         parking_dir=mc.parking_dir.strip("/"), dump_dir=mc.dump_dir.strip("/"),
         step_timeout=mc.step_timeout, long_timeout=mc.long_step_timeout,
+        source_profile=_check_profile(site.profile or ""),
+        target_profile=_check_profile(target_profile or site.profile or ""),
     )
+
+
+def _check_profile(name: str) -> str:
+    if name and not name.replace("_", "").isalnum():
+        from ..errors import QmError
+
+        raise QmError(f"install profile name {name!r} is not a plain machine name; refusing to use it")
+    return name

@@ -45,7 +45,7 @@ from .steps import (
     UpdateDb,
     Verify,
 )
-from .transport import Outcome, TransportPool
+from .transport import Outcome, TransportError, TransportPool
 
 q = shlex.quote
 EXIT_MIGRATED, EXIT_ROLLED_BACK, EXIT_REFUSED, EXIT_ATTENTION = 0, 1, 2, 3
@@ -113,7 +113,8 @@ class Runner:
         master_title = next((s.title for s in servers.values() if s.context == "server_master"),
                             self.cfg.hostmaster.server)
         ctx = build_context(self.cfg, run_id or new_run_id(), st.site, st.source, verdict.platform,
-                            master_title, web.http_type if web else None)
+                            master_title, web.http_type if web else None,
+                            verdict.profile.short_name if verdict.profile else None)
         async with HostmasterDB(self.cfg.hostmaster.db) as db:
             tasks = await db.active_tasks(st.site.nid)
         return Prepared(ctx, verdict, build_steps(ctx), tasks)
@@ -163,9 +164,16 @@ class Execution:
                                  tuple((i, s.name, s.host, s.title) for i, s in enumerate(self.steps))))
         beat = asyncio.create_task(self._heartbeat())
         try:
-            if not await self._lock():
+            try:
+                if not await self._lock():
+                    return EXIT_REFUSED
+            except QmError as exc:
+                self._finish("aborted", f"{ctx.master}: cannot take the lock {ctx.lock_dir}: {exc}")
                 return EXIT_REFUSED
-            failure = await self._forward()
+            try:
+                failure = await self._forward()
+            except Exception as exc:  # a bug must still leave the site whole: roll back what ran
+                failure = f"internal error: {exc!r}"
             if failure is None:
                 await self._finalize()
                 await self._unlock()
@@ -263,11 +271,29 @@ class Execution:
         i = self.seq[id(step)]
         self.journal.set_step(self.ctx.run_id, i, undo_state="started", undo_started_at=time.time())
         self.emit_step(i, "undo", "started")
-        try:
-            await step.undo(self.rt)
-            state, detail = "ok", None
-        except (StepFailed, StepUnknown, QmError) as exc:
-            state, detail = "failed", str(exc)
+        deadline = time.monotonic() + self.runner.cfg.migrate.undo_retry_seconds
+        delay = 1.0
+        while True:
+            try:
+                await step.undo(self.rt)
+                state, detail = "ok", None
+                break
+            except StepFailed as exc:
+                state, detail = "failed", str(exc)
+                break
+            except (StepUnknown, TransportError) as exc:
+                # The host is unreachable or the connection dropped: undos are idempotent, so wait for
+                # it to come back rather than leave the site half rolled back.
+                state, detail = "failed", str(exc)
+                if time.monotonic() + delay > deadline:
+                    break
+                self.info(step.host, f"undo of {step.name} could not reach the host ({exc}); retrying in "
+                          f"{delay:.0f} s", i)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+            except QmError as exc:
+                state, detail = "failed", str(exc)
+                break
         self.undo_states[i] = state
         self.journal.set_step(self.ctx.run_id, i, undo_state=state, undo_ended_at=time.time(),
                               detail=detail if detail else None)

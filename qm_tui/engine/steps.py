@@ -362,7 +362,7 @@ def source_context_commands(ctx: MigrationContext) -> list[str]:
     src = ctx.source
     return [
         ctx.drush("provision_save", ctx.src_major, platform_context=src.context or "",
-                  platform_root=src.publish_path),
+                  platform_root=src.publish_path, profile=ctx.source_profile),
         ctx.drush("verify", ctx.src_major),
         ctx.drush("import", ctx.src_major),
     ]
@@ -390,7 +390,7 @@ class ProvisionSave(Drush):
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__("provision_save", "Save the site's Aegir context on the new platform", ctx.master,
                          "provision_save", True, platform_context=ctx.target.context or "",
-                         platform_root=ctx.target.publish_path)
+                         platform_root=ctx.target.publish_path, profile=ctx.target_profile)
 
     async def probe(self, rt: Runtime) -> Probe:
         alias = f"{rt.ctx.aegir_root}/.drush/{rt.ctx.uri}.alias.drushrc.php"

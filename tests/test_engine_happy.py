@@ -1,0 +1,95 @@
+"""Quick migrate on the lab, happy paths: the files never move except by rename, on every front."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from lab_support import (
+    Lab,
+    assert_files_at,
+    cli,
+    fronts_of,
+    hostmaster_platform,
+    make_lab,
+    no_leftovers,
+    run_id_of,
+    site_db,
+    site_state,
+)
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from make_lab(tmp_path_factory)
+
+
+def migrate_ok(lab: Lab, uri: str, source: str, target: str) -> str:
+    fronts = fronts_of(lab, uri)
+    before = site_state(lab, uri, fronts)
+    proc = cli(lab, "migrate", uri, target, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_id = run_id_of(proc)
+    assert f"succeeded: {uri} is on {target}" in proc.stdout
+    assert_files_at(lab, uri, target, before, site_state(lab, uri, fronts))
+    for host in [*fronts, "aegir.lab.test"]:
+        assert not lab.site_dir(host, uri, source).exists(), f"{host}: old site dir left"
+        assert (lab.site_dir(host, uri, target) / "settings.php").exists(), f"{host}: no new site dir"
+    assert hostmaster_platform(lab, uri) == target
+    no_leftovers(lab, uri)
+    return run_id
+
+
+def test_cluster_of_three_fronts(lab: Lab) -> None:
+    uri = "cluster-d7.lab.test"
+    schema_before = dict(site_db(lab, uri, "SELECT name, schema_version FROM system"))
+    run_id = migrate_ok(lab, uri, "drupal-7.97-a", "drupal-7.98-b")
+    # updatedb ran on the target code: at least one module's schema went up, none went down.
+    after = dict(site_db(lab, uri, "SELECT name, schema_version FROM system"))
+    assert any(after[m] > v for m, v in schema_before.items())
+    assert all(after[m] >= v for m, v in schema_before.items())
+    assert site_db(lab, uri, "SELECT value FROM variable WHERE name = 'maintenance_mode'") == [(b"i:0;",)]
+    # The hostmaster's stale copy of files was discarded, never pushed to a front.
+    master_dir = lab.site_dir("aegir.lab.test", uri, "drupal-7.98-b")
+    assert not any(p.is_file() for p in (master_dir / "files").rglob("*")) if (master_dir / "files").exists() else True
+    shown = cli(lab, "run", "show", run_id, "--json")
+    assert '"state": "succeeded"' in shown.stdout
+
+
+def test_standalone_web_server_fetches_code_from_the_front(lab: Lab) -> None:
+    uri, source = "web4-d10.lab.test", "drupal-10.1.8"
+    # The front is authoritative for a single remote web server: a module changed there must arrive.
+    front_module = lab.site_dir("web4.lab.test", uri, source) / "modules" / "from_front.txt"
+    front_module.parent.mkdir(exist_ok=True)
+    front_module.write_text("edited on the front")
+    owner = lab.root("web4.lab.test").stat()
+    for p in (front_module.parent, front_module):
+        os.chown(p, owner.st_uid, owner.st_gid)
+    migrate_ok(lab, uri, source, "drupal-10.2.3")
+    moved = lab.site_dir("web4.lab.test", uri, "drupal-10.2.3") / "modules" / "from_front.txt"
+    assert moved.read_text() == "edited on the front"
+
+
+def test_files_symlink_to_shared_storage_stays_a_link(lab: Lab) -> None:
+    uri = "gluster-d7.lab.test"
+    shared = lab.hosts.shared["gluster"] / uri / "files"
+    content = sorted(p.name for p in shared.rglob("*"))
+    migrate_ok(lab, uri, "drupal-7.97-a", "drupal-7.98-b")
+    for front in fronts_of(lab, uri):
+        link = lab.site_dir(front, uri, "drupal-7.98-b") / "files"
+        assert link.is_symlink() and str(link.readlink()) == f"/srv/gluster/{uri}/files"
+    assert sorted(p.name for p in shared.rglob("*")) == content
+
+
+def test_drupal_6_to_7_uses_each_cores_maintenance_variable(lab: Lab) -> None:
+    uri = "legacy-d6.lab.test"
+    migrate_ok(lab, uri, "drupal-6.38", "drupal-7.98-b")
+    # Offline with D6's variable before updatedb, online with D7's after it.
+    calls = (lab.root("aegir.lab.test") / "drush-standin.log").read_text()
+    assert f'"@{uri}", "vset", "--exact", "--yes", "site_offline", "1"' in calls
+    assert f'"@{uri}", "vset", "--exact", "--yes", "maintenance_mode", "0"' in calls
+    rows = dict(site_db(lab, uri, "SELECT name, value FROM variable WHERE name = 'maintenance_mode'"))
+    assert rows.get("maintenance_mode") == b"i:0;"
