@@ -112,30 +112,26 @@ def test_dump_truncated_is_caught_before_anything_moves(lab: Lab) -> None:
 def test_disk_full_for_the_dump(lab: Lab) -> None:
     uri = "verdicts-d7.lab.test"
     m = lab.hosts["aegir.lab.test"]
-    small = lab.base / "small-disk"
-    small.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0777", "tmpfs", str(small)], check=True)
     dump_dir = m.root / "backups" / "qm-tui"
     dump_dir.mkdir(parents=True, exist_ok=True)
+    st = m.root.stat()
     try:
-        m.mount_in(str(small), "/var/aegir/backups/qm-tui")
+        m.mount_tmpfs_in("/var/aegir/backups/qm-tui", "24m", owner=(st.st_uid, st.st_gid))
         # Enough room to pass the preflight, gone by the time the dump runs (maintenance sleeps 3 s).
         standin(lab, "sleep", "vset 3\n")
-        filler = small / "filler"
-
         def fill() -> None:
             time.sleep(1.5)
-            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=24"], capture_output=True)
+            m.exec_in(["dd", "if=/dev/zero", "of=/var/aegir/backups/qm-tui/filler", "bs=1M", "count=24"])
 
         t = threading.Thread(target=fill)
         t.start()
         proc = rolled_back(lab, uri, expect="dump_db")
         t.join()
-        assert not [p for p in small.iterdir() if p.name.endswith(".partial")], "partial dump left"
+        left = m.exec_in(["ls", "/var/aegir/backups/qm-tui"]).stdout.split()
+        assert [n for n in left if n != "filler"] == [], f"partial dump left: {left}"
         assert "dump" in proc.stdout
     finally:
         m.umount_in("/var/aegir/backups/qm-tui")
-        subprocess.run(["umount", str(small)], check=False)
 
 
 def test_a_front_goes_down_mid_push_and_comes_back(lab: Lab) -> None:

@@ -76,7 +76,7 @@ def sites_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     include_deleted = args.status in ("deleted", "all")
     snap = asyncio.run(service.load(cfg, include_deleted=include_deleted))
-    plat = service.find_platform(snap.inventory, args.platform).nid if args.platform else None
+    plat = service.find_platform(snap.inventory, args.platform).nid if args.platform is not None else None
     sites = filter_sites(snap.inventory.sites, args.status, args.filter, plat)
     if args.json:
         emit_json_rows([site_json(s) for s in sites])

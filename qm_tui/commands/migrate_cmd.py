@@ -106,9 +106,12 @@ def migrate_cmd(args: argparse.Namespace) -> int:
             prep = await runner.prepare(args.uri, args.platform, strict)
             if not args.yes:
                 _confirm(prep)
+            problems = await runner.check(prep)
+            if problems:
+                raise Refused(problems)
             print(f"run {prep.ctx.run_id}", flush=True)
             runner.subscribe(_Printer(args.json_events))
-            return await runner.migrate(prep)
+            return await runner.migrate(prep, preflighted=True)
         finally:
             await runner.close()
 

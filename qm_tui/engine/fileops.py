@@ -25,7 +25,10 @@ RC_MISSING = 8  # a required directory is missing
 _PRELUDE = (
     "NC=; mv --help 2>/dev/null | grep -q -- --no-copy && NC=--no-copy; "
     "ex() { [ -e \"$1\" ] || [ -L \"$1\" ]; }; "
-    "fsid() { stat -c '%d %m' -- \"$1\"; }; "
+    # Device and mount point; findmnt also sees bind mounts of one filesystem (rename fails with EXDEV
+    # across those too), where stat's %m only notices a change of device.
+    "fsid() { echo \"$(stat -c %d -- \"$1\") $(findmnt -n -o TARGET -T \"$1\" 2>/dev/null "
+    "|| stat -c %m -- \"$1\")\"; }; "
 )
 
 

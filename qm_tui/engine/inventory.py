@@ -133,12 +133,14 @@ def find_site(inv: Inventory, uri: str) -> Site:
 def find_platform(inv: Inventory, name: str) -> Platform:
     """By node title, context name (``platform_...``, with or without ``@``) or nid."""
     key = name.strip().lstrip("@")
+    if not key:  # "" must not match a platform whose context was deleted (None)
+        raise NotFound(f"no platform {name!r} in the hostmaster: give a title, context name or nid")
     for p in inv.platforms:
         if key == p.title or key == p.context or (key.isdigit() and int(key) == p.nid):
             return p
     low = key.lower()
     for p in inv.platforms:
-        if low == p.title.lower() or low == (p.context or "").lower():
+        if low == p.title.lower() or (p.context and low == p.context.lower()):
             return p
     names = [p.title for p in inv.platforms] + [p.context for p in inv.platforms if p.context]
     raise NotFound(f"no platform {name!r} in the hostmaster{suggest(key, names)}")

@@ -19,6 +19,9 @@ from .transport import Outcome, Transport, TransportPool
 q = shlex.quote
 DUMP_HEADROOM = 1.2
 DUMP_MIN_FREE = 16 * 1024 * 1024
+# Device and mount point of a path, bind mounts included (see fileops' fsid).
+FSID = ("fsid() { echo \"$(stat -c %d -- \"$1\") $(findmnt -n -o TARGET -T \"$1\" 2>/dev/null "
+        "|| stat -c %m -- \"$1\")\"; }; fsid")
 
 
 class Refused(QmError):
@@ -107,7 +110,7 @@ async def _front_checks(ctx: MigrationContext, front: str, t: Transport) -> list
         out.append(f"{front}: the target platform is not on this front ({ctx.target.publish_path}/sites missing)")
     # Where the park dir will be: its nearest existing parent decides the filesystem and mount.
     park_parent = (f"p={q(ctx.park_glob_dir)}; while [ ! -e \"$p\" ]; do p=$(dirname -- \"$p\"); done; "
-                   "stat -c '%d %m' -- \"$p\"")
+                   + FSID + " \"$p\"")
     ok, park_fs = await _out(t, park_parent)
     for rel in ("files", "private/files"):
         path = f"{ctx.src_dir}/{rel}"
@@ -119,7 +122,7 @@ async def _front_checks(ctx: MigrationContext, front: str, t: Transport) -> list
         if ok:
             out.append(f"{front}: {path} is a mount point; mv cannot rename it")
             continue
-        ok, fs = await _out(t, f"stat -c '%d %m' -- {q(path.rsplit('/', 1)[0])}")
+        ok, fs = await _out(t, f"{FSID} {q(path.rsplit('/', 1)[0])}")
         if ok and park_fs.strip() and fs.strip() != park_fs.strip():
             out.append(f"{front}: {path} ({fs.strip()}) and the parking place {ctx.park_glob_dir} "
                        f"({park_fs.strip()}) are on different filesystems or mounts; mv would copy")

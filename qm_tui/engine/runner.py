@@ -124,9 +124,9 @@ class Runner:
 
     # --- running --------------------------------------------------------------------------------
 
-    async def migrate(self, prep: Prepared) -> int:
+    async def migrate(self, prep: Prepared, preflighted: bool = False) -> int:
         """Preflight, lock, run, roll back on failure. Returns the CLI exit code."""
-        problems = await self.check(prep)
+        problems = [] if preflighted else await self.check(prep)
         if problems:
             raise Refused(problems)
         ctx, steps = prep.ctx, prep.steps

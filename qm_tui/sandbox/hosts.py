@@ -230,6 +230,14 @@ class LabHost:
             subprocess.run([*self._nsenter(), "mount", "-o", "remount,bind,ro", dst],
                            check=True, capture_output=True)
 
+    def mount_tmpfs_in(self, dst: str, size: str, mode: str = "0755", owner: tuple[int, int] | None = None) -> None:
+        """A small filesystem of its own at dst, only in this host (a second mount, or a full disk).
+        Mounted from inside the namespace: a mount made in the root namespace after the host
+        started is not propagated into it (private propagation)."""
+        opts = f"size={size},mode={mode}" + (f",uid={owner[0]},gid={owner[1]}" if owner else "")
+        subprocess.run([*self._nsenter(), "mount", "-t", "tmpfs", "-o", opts, "tmpfs", dst],
+                       check=True, capture_output=True)
+
     def umount_in(self, dst: str) -> None:
         subprocess.run([*self._nsenter(), "umount", dst], check=True, capture_output=True)
 
