@@ -188,7 +188,8 @@ def connect(creds: dict[str, Any], database: bool = True) -> pymysql.connections
     }
     if database:
         kwargs["database"] = str(creds.get("db_name") or "")
-    sock = next((s for s in _SOCKETS if os.path.exists(s)), None)
+    # Like php.ini's mysqli.default_socket: where 'localhost' is (a sandbox runs its own server).
+    sock = os.environ.get("QM_STANDIN_MYSQL_SOCKET") or next((s for s in _SOCKETS if os.path.exists(s)), None)
     if host == "localhost" and sock:  # PHP's mysql driver uses the socket for 'localhost'
         kwargs["unix_socket"] = sock
     else:

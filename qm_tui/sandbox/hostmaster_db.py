@@ -49,12 +49,21 @@ def check_account(name: str) -> str:
 
 @dataclass(frozen=True)
 class AdminParams:
-    """An account that may create databases and users (the lab uses root on 127.0.0.1:3306)."""
+    """An account that may create databases and users (the lab uses root on 127.0.0.1:3306).
+
+    ``unix_socket``: connect through this socket instead of host/port (a private server without TCP).
+    """
 
     host: str = "127.0.0.1"
     port: int = 3306
     user: str = "root"
     password: str = ""
+    unix_socket: str | None = None
+
+    @property
+    def client_host(self) -> str:
+        """The db_host accounts get: 'localhost' means the client's default socket, as in Aegir."""
+        return "localhost" if self.unix_socket else self.host
 
     @classmethod
     def discover(cls) -> AdminParams:
@@ -72,8 +81,10 @@ class AdminParams:
         return cls()
 
     def connect(self, database: str | None = None, **kw: Any) -> pymysql.connections.Connection:
-        return pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password,
-                               database=database, charset="utf8mb4", autocommit=True, **kw)
+        where: dict[str, Any] = {"unix_socket": self.unix_socket} if self.unix_socket else \
+            {"host": self.host, "port": self.port}
+        return pymysql.connect(**where, user=self.user, password=self.password, database=database,
+                               charset="utf8mb4", autocommit=True, **kw)
 
 
 @dataclass(frozen=True)
@@ -336,8 +347,8 @@ def create_hostmaster(admin: AdminParams, database: str, world: World,
         conn.close()
     return HostmasterAccounts(
         database=database,
-        ro=DbCreds(admin.host, admin.port, database, ro_user, ro_pw),
-        rw=DbCreds(admin.host, admin.port, database, rw_user, rw_pw),
+        ro=DbCreds(admin.client_host, admin.port, database, ro_user, ro_pw),
+        rw=DbCreds(admin.client_host, admin.port, database, rw_user, rw_pw),
         load_seconds=seconds, rows=rows)
 
 

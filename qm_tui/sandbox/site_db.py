@@ -237,7 +237,7 @@ def _create_one(admin: AdminParams, world: World, site: Site, password: str) -> 
                 cur.execute(f"GRANT {DRUPAL_GRANTS} ON {ident(db)}.* TO %s@%s", (user, host))
     finally:
         conn.close()
-    return DbCreds(admin.host, admin.port, db, user, password)
+    return DbCreds(admin.client_host, admin.port, db, user, password)
 
 
 def create_site_dbs(admin: AdminParams, world: World, sites: Iterable[Site] | None = None,
