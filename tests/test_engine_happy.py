@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -93,3 +94,35 @@ def test_drupal_6_to_7_uses_each_cores_maintenance_variable(lab: Lab) -> None:
     assert f'"@{uri}", "vset", "--exact", "--yes", "maintenance_mode", "0"' in calls
     rows = dict(site_db(lab, uri, "SELECT name, value FROM variable WHERE name = 'maintenance_mode'"))
     assert rows.get("maintenance_mode") == b"i:0;"
+
+
+def test_plan_json_changes_nothing_and_names_every_command(lab: Lab) -> None:
+    from lab_support import tree_fingerprint
+
+    before = tree_fingerprint(lab)
+    proc = cli(lab, "plan", "maint-d7.lab.test", "drupal-7.98-b", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["ok"] is True and plan["problems"] == []
+    assert plan["fronts"] == ["web1.lab.test", "web2.lab.test", "web3.lab.test"]
+    names = [s["name"] for s in plan["steps"]]
+    assert names[:2] == ["maintenance_on", "dump_db"] and names[-2:] == ["hosting_import", "maintenance_off"]
+    assert names.index("park_files") < names.index("move_site_dir") < names.index("verify") \
+        < names.index("push_site") < names.index("restore_files") < names.index("remove_old_site_dir")
+    assert all(s["commands"] for s in plan["steps"])
+    assert tree_fingerprint(lab) == before
+
+
+def test_runs_history_json_shape(lab: Lab) -> None:
+    proc = cli(lab, "runs", "--json")
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads(proc.stdout)
+    assert runs, "the happy-path runs above are in the journal"
+    keys = {"id", "site", "source_platform", "target_platform", "state", "started_at", "ended_at", "runner_pid",
+            "steps", "error"}
+    for r in runs:
+        assert keys <= set(r) and r["state"] in ("running", "succeeded", "rolled_back", "needs_attention",
+                                                  "interrupted", "aborted")
+        for s in r["steps"]:
+            assert {"name", "host", "state", "started_at", "ended_at"} <= set(s)
+    assert cli(lab, "run", "show", "nope").returncode == 2
