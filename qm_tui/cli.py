@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="TUI: hide every dangerous action")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, configure, fn in _COMMANDS:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        # A command without help text is internal (the detached runner): not listed in --help.
+        p = sub.add_parser(name, help=help_text, description=help_text) if help_text else sub.add_parser(name)
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
         configure(p)
         p.set_defaults(handler=fn)

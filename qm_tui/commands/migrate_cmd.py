@@ -1,17 +1,19 @@
-"""``qm-tui plan`` and ``qm-tui migrate``."""
+"""``qm-tui plan`` and ``qm-tui migrate`` (foreground, or ``--detach`` as its own session)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
+import time
 from typing import Any
 
 from ..cli import EXIT_USAGE, UsageError, command, config_from
-from ..engine.events import Event, Output, RunFinished, RunStarted, StepChanged, event_json
+from ..config import Config
+from ..engine.journal import Journal
 from ..engine.preflight import Refused
 from ..engine.runner import Prepared, Runner
+from .eventprint import Printer, guard_signals, spawn_runner
 from .output import emit_json
 
 
@@ -19,6 +21,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("uri", metavar="URI", help="the site")
     p.add_argument("platform", metavar="PLATFORM", help="target platform: title, context or nid")
     p.add_argument("--strict", action="store_true", default=None, help="missing modules block too")
+    p.add_argument("--break-lock", action="store_true",
+                   help="remove the site's lock on the hostmaster when its runner is dead")
 
 
 def _plan_args(p: argparse.ArgumentParser) -> None:
@@ -37,16 +41,29 @@ def plan_json(prep: Prepared, problems: list[str]) -> dict[str, Any]:
     }
 
 
+def _strict(cfg: Config, args: argparse.Namespace) -> bool:
+    return cfg.strict if args.strict is None else bool(args.strict)
+
+
+async def _prepare(runner: Runner, args: argparse.Namespace, cfg: Config, run_id: str | None = None
+                   ) -> tuple[Prepared, list[str]]:
+    prep = await runner.prepare(args.uri, args.platform, _strict(cfg, args), run_id=run_id)
+    if getattr(args, "break_lock", False):
+        note = await runner.break_lock(prep)
+        if note:
+            print(f"qm-tui: {note}", file=sys.stderr)
+    return prep, await runner.check(prep)
+
+
 @command("plan", "preflight and the ordered steps of a quick migrate (changes nothing)", _plan_args)
 def plan_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    strict = cfg.strict if args.strict is None else args.strict
+    args.break_lock = False  # plan never changes anything
 
     async def go() -> tuple[Prepared, list[str]]:
         runner = Runner(cfg)
         try:
-            prep = await runner.prepare(args.uri, args.platform, strict)
-            return prep, await runner.check(prep)
+            return await _prepare(runner, args, cfg)
         finally:
             await runner.close()
 
@@ -69,59 +86,93 @@ def _migrate_args(p: argparse.ArgumentParser) -> None:
     _args(p)
     p.add_argument("--yes", action="store_true", help="do not ask to type the site's URI")
     p.add_argument("--json-events", action="store_true", help="print every engine event as a JSON line")
+    p.add_argument("--detach", action="store_true",
+                   help="run in its own session, immune to this terminal; follow with: qm-tui watch ID")
 
 
-class _Printer:
-    def __init__(self, json_lines: bool) -> None:
-        self.json_lines = json_lines
-
-    def __call__(self, ev: Event) -> None:
-        if self.json_lines:
-            print(json.dumps(event_json(ev), ensure_ascii=False), flush=True)
-            return
-        if isinstance(ev, RunStarted):
-            print(f"{ev.site}: {ev.source} → {ev.target}, {len(ev.steps)} steps", flush=True)
-        elif isinstance(ev, StepChanged):
-            if ev.state != "started" or ev.phase == "undo":
-                mark = {"ok": "ok", "failed": "FAILED", "unknown": "UNKNOWN"}.get(ev.state, ev.state)
-                label = "undo " if ev.phase == "undo" else ""
-                print(f"[{ev.host}] {label}{ev.name}: {mark}" + (f" — {ev.detail}" if ev.detail else ""),
-                      flush=True)
-        elif isinstance(ev, Output) and ev.stream == "info":
-            print(f"[{ev.host}] {ev.line}", flush=True)
-        elif isinstance(ev, RunFinished):
-            print(f"{ev.state}: {ev.message}", flush=True)
-            for host, cmd in ev.manual:
-                print(f"  on {host}: {cmd}", flush=True)
+def refused(exc: Refused) -> int:
+    print("qm-tui: preflight refused, nothing changed:", file=sys.stderr)
+    for p in exc.problems:
+        print(f"  - {p}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 @command("migrate", "quick-migrate a site to another platform", _migrate_args)
 def migrate_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    strict = cfg.strict if args.strict is None else args.strict
 
     async def go() -> int:
         runner = Runner(cfg)
         try:
-            prep = await runner.prepare(args.uri, args.platform, strict)
+            prep, problems = await _prepare(runner, args, cfg)
             if not args.yes:
                 _confirm(prep)
-            problems = await runner.check(prep)
             if problems:
                 raise Refused(problems)
+            if args.detach:
+                return _detach(cfg, args, prep)
             print(f"run {prep.ctx.run_id}", flush=True)
-            runner.subscribe(_Printer(args.json_events))
-            return await runner.migrate(prep, preflighted=True)
+            printer = Printer(args.json_events)
+            runner.subscribe(printer)
+            with guard_signals(runner, cfg, printer):
+                return await runner.migrate(prep, preflighted=True)
         finally:
             await runner.close()
 
     try:
         return asyncio.run(go())
     except Refused as exc:
-        print("qm-tui: preflight refused, nothing changed:", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  - {p}", file=sys.stderr)
-        return EXIT_USAGE
+        return refused(exc)
+
+
+def _detach(cfg: Config, args: argparse.Namespace, prep: Prepared) -> int:
+    """Start the runner as its own session and return once it is running (or has refused)."""
+    run_id = prep.ctx.run_id
+    proc, out = spawn_runner(cfg, run_id, ["_run", args.uri, args.platform, "--run-id", run_id,
+                                           "--strict" if _strict(cfg, args) else "--no-strict"])
+    print(f"run {run_id}", flush=True)
+    journal = Journal(cfg.state_dir)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.get_run(run_id) is not None:
+            print(f"detached: runner pid {proc.pid}; follow with: qm-tui watch {run_id}; "
+                  f"stop with: qm-tui abort {run_id}", flush=True)
+            return 0
+        if proc.poll() is not None:
+            sys.stderr.write(out.read_text(errors="replace"))
+            return proc.returncode or EXIT_USAGE
+        time.sleep(0.1)
+    print(f"qm-tui: the runner did not start within 120 s; see {out}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("uri")
+    p.add_argument("platform")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False)
+
+
+@command("_run", "", _run_args)
+def detached_runner(args: argparse.Namespace) -> int:
+    """The detached runner: no terminal; everything goes to the journal and the run's logs."""
+    cfg = config_from(args)
+
+    async def go() -> int:
+        runner = Runner(cfg)
+        try:
+            prep = await runner.prepare(args.uri, args.platform, args.strict, run_id=args.run_id)
+            printer = Printer(False)
+            runner.subscribe(printer)
+            with guard_signals(runner, cfg, printer):
+                return await runner.migrate(prep)
+        finally:
+            await runner.close()
+
+    try:
+        return asyncio.run(go())
+    except Refused as exc:
+        return refused(exc)
 
 
 def _confirm(prep: Prepared) -> None:

@@ -143,16 +143,25 @@ class RunRecord:
 
 
 class Journal:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, read_only: bool = False) -> None:
+        """``read_only``: a watcher that may read but not write the state dir (another user)."""
         self.state_dir = state_dir
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = state_dir / "journal.sqlite"
+        if read_only:
+            if not self.path.exists():
+                raise FileNotFoundError(f"no journal at {self.path}")
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout=10000")
+            return
+        # Group-readable (no secrets are journaled): on-call staff in the group can watch runs.
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(SCHEMA)
-        os.chmod(self.path, 0o600)
+        os.chmod(self.path, 0o640)
 
     def close(self) -> None:
         self.db.close()
@@ -169,7 +178,7 @@ class Journal:
 
     def run_dir(self, run_id: str) -> Path:
         d = self.state_dir / "runs" / run_id
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        d.mkdir(parents=True, exist_ok=True, mode=0o750)
         return d
 
     # --- writes ---------------------------------------------------------------------------------
@@ -217,9 +226,14 @@ class Journal:
             db.executemany("INSERT INTO events (run_id, ts, seq, host, stream, line) VALUES (?,?,?,?,?,?)",
                            rows)
 
-    def request(self, run_id: str, kind: str) -> None:
+    def request(self, run_id: str, kind: str) -> int:
         with self.tx() as db:
-            db.execute("INSERT INTO requests (run_id, ts, kind) VALUES (?,?,?)", (run_id, time.time(), kind))
+            cur = db.execute("INSERT INTO requests (run_id, ts, kind) VALUES (?,?,?)", (run_id, time.time(), kind))
+            return int(cur.lastrowid or 0)
+
+    def request_handled(self, request_id: int) -> bool:
+        row = self.db.execute("SELECT handled_at FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return bool(row and row[0])
 
     def take_requests(self, run_id: str) -> list[str]:
         with self.tx() as db:

@@ -1,30 +1,31 @@
-"""Runs a quick migrate: preflight, journaled steps (fronts in parallel), automatic rollback.
+"""Plans and starts quick migrates; resumes or rolls back runs recorded in the journal.
 
-Order of every step: journal the intent, act on the hosts, journal the result. A test hook
-(``QM_TUI_CRASH_AT=<step>[@<host>]:<before|after_remote|after_journal>``) makes the process exit at
-that instant so crash recovery can be proven.
+``Runner.prepare`` turns a site and a target into a validated context and the ordered steps;
+``Runner.migrate`` preflights and runs them (``execution.Execution``); ``Runner.recover`` rebuilds a
+run from the journal, settles what a crash left unknown by probing the hosts, then resumes it or
+rolls it back.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
+import re
 import shlex
 import socket
-import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from ..config import Config
 from ..errors import QmError
-from . import service
+from . import drush, service
 from .eligibility import TargetVerdict
-from .events import EventSink, Output, RunFinished, RunStarted, StepChanged
+from .events import EventSink
+from .execution import EXIT_ATTENTION, EXIT_MIGRATED, EXIT_REFUSED, EXIT_ROLLED_BACK, Execution
 from .hostmaster_db import HostmasterDB
-from .journal import Journal, new_run_id
+from .journal import Journal, RunRecord, new_run_id
+from .model import Platform, PlatformStatus, Site, SiteStatus
 from .plan import MigrationContext, build_context
 from .preflight import Refused, preflight
-from .runtime import EventHub, LiveRuntime
 from .steps import (
     CacheClear,
     DumpDb,
@@ -33,24 +34,31 @@ from .steps import (
     Maintenance,
     MoveSiteDir,
     ParkFiles,
-    Probe,
     ProvisionSave,
     PushSite,
     RemoveOldSiteDir,
     RestoreFiles,
     SetAsideMasterFiles,
     Step,
-    StepFailed,
-    StepUnknown,
     UpdateDb,
     Verify,
 )
-from .transport import Outcome, TransportError, TransportPool
+from .transport import TransportPool
 
-q = shlex.quote
-EXIT_MIGRATED, EXIT_ROLLED_BACK, EXIT_REFUSED, EXIT_ATTENTION = 0, 1, 2, 3
-CRASH_ENV = "QM_TUI_CRASH_AT"
-HEARTBEAT_EVERY = 5.0
+__all__ = ["EXIT_ATTENTION", "EXIT_MIGRATED", "EXIT_REFUSED", "EXIT_ROLLED_BACK", "Prepared", "Refused", "Runner",
+           "build_steps"]
+
+
+class RecoveryError(QmError):
+    pass
+
+
+class AlreadyDone(Exception):
+    """Recovery of a run that already ended that way: running it again is harmless and does nothing."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def build_steps(ctx: MigrationContext) -> list[Step]:
@@ -68,10 +76,6 @@ def build_steps(ctx: MigrationContext) -> list[Step]:
     return steps
 
 
-def step_key(step: Step) -> str:
-    return f"{step.name}@{step.host}" if step.group else step.name
-
-
 @dataclass
 class Prepared:
     ctx: MigrationContext
@@ -80,22 +84,13 @@ class Prepared:
     active_tasks: list[tuple[int, str, int]]
 
 
-def _groups(steps: Sequence[Step]) -> list[list[Step]]:
-    out: list[list[Step]] = []
-    for s in steps:
-        if out and s.group is not None and out[-1][0].group == s.group:
-            out[-1].append(s)
-        else:
-            out.append([s])
-    return out
-
-
 class Runner:
     def __init__(self, cfg: Config, journal: Journal | None = None) -> None:
         self.cfg = cfg
         self.journal = journal or Journal(cfg.state_dir)
         self.sinks: list[EventSink] = []
-        self.pool = TransportPool(cfg.ssh)
+        self.pool = TransportPool(cfg.ssh, kill_grace=5.0)
+        self.current: Execution | None = None
 
     def subscribe(self, sink: EventSink) -> None:
         self.sinks.append(sink)
@@ -119,6 +114,25 @@ class Runner:
             tasks = await db.active_tasks(st.site.nid)
         return Prepared(ctx, verdict, build_steps(ctx), tasks)
 
+    async def break_lock(self, prep: Prepared) -> str | None:
+        """Remove the site's lock on M when its owner is not alive (an explicit operator decision)."""
+        ctx = prep.ctx
+        t = await self.pool.get(ctx.connect_name(ctx.master))
+        lock = shlex.quote(ctx.lock_dir)
+        res = await t.run(f"cat -- {lock}/owner 2>/dev/null || [ ! -d {lock} ] || echo unknown owner", timeout=60)
+        owner = res.stdout.strip()
+        if not owner:
+            return None
+        m = re.match(r"run (\S+) pid (\d+) on (\S+)", owner)
+        if m:
+            run = self.journal.get_run(m.group(1))
+            alive = run.runner_alive if run else (m.group(3) == socket.gethostname() and _pid_alive(int(m.group(2))))
+            if alive:
+                raise RecoveryError(f"the lock {ctx.lock_dir} on {ctx.master} belongs to a live runner ({owner}); "
+                                    f"not breaking it")
+        await t.run(f"rm -f -- {lock}/owner && rmdir -- {lock}", timeout=60)
+        return f"broke the stale lock {ctx.lock_dir} on {ctx.master} ({owner})"
+
     async def check(self, prep: Prepared) -> list[str]:
         return await preflight(prep.ctx, prep.verdict, self.pool, self.journal, prep.active_tasks)
 
@@ -134,207 +148,76 @@ class Runner:
         self.journal.create_run(ctx.run_id, ctx.uri, ctx.site.nid, ctx.source.title, ctx.target.title, plan,
                                 [(s.name, s.host, s.title) for s in steps])
         execution = Execution(self, ctx, steps)
+        self.current = execution
         return await execution.run()
 
+    # --- recovery -------------------------------------------------------------------------------
 
-class Execution:
-    """One run in this process: steps, journal, events, rollback."""
+    def load(self, run_id: str) -> RunRecord:
+        run = self.journal.get_run(run_id)
+        if run is None:
+            raise RecoveryError(f"no run {run_id!r} in {self.journal.path}")
+        return run
 
-    def __init__(self, runner: Runner, ctx: MigrationContext, steps: list[Step]) -> None:
-        self.runner, self.ctx, self.steps = runner, ctx, steps
-        self.journal = runner.journal
-        self.hub = EventHub(self.journal, ctx.run_id)
-        for sink in runner.sinks:
-            self.hub.subscribe(sink)
-        self.seq = {id(s): i for i, s in enumerate(steps)}
-        self.rt = LiveRuntime(runner.cfg, ctx, runner.pool, self.hub, self.journal, lambda s: self.seq[id(s)])
-        self.states: dict[int, str] = {i: "pending" for i in range(len(steps))}
-        self.undo_states: dict[int, str | None] = {i: None for i in range(len(steps))}
+    async def recover(self, run_id: str, action: str) -> int:
+        """``resume`` or ``rollback`` a run this process does not drive; both idempotent."""
+        run = self.load(run_id)
+        state = run.public_state
+        if state == "running":
+            raise RecoveryError(f"run {run_id} is being driven by pid {run.runner_pid} on {run.runner_host}; "
+                                f"to stop it: qm-tui abort {run_id}")
+        if action == "resume" and state == "succeeded" or action == "rollback" and state == "rolled_back":
+            raise AlreadyDone(f"run {run_id} already {state.replace('_', ' ')}: nothing to do",
+                              EXIT_MIGRATED if state == "succeeded" else EXIT_ROLLED_BACK)
+        if state in ("succeeded", "rolled_back"):
+            raise RecoveryError(f"run {run_id} {state.replace('_', ' ')}; it cannot be {action}d "
+                                "(start a new migration instead)")
+        if action == "resume" and any(s.undo_state for s in run.steps):
+            raise RecoveryError(f"run {run_id} had started rolling back; finish that with: qm-tui rollback {run_id}")
+        ctx = _ctx_from_json(self.cfg, run.plan["context"])
+        steps = build_steps(ctx)
+        if [[s.name, s.host] for s in steps] != [[n, h] for n, h, _t in run.plan["steps"]]:
+            raise RecoveryError(f"run {run_id}: the journaled plan does not match this version of qm-tui")
+        for step, rec in zip(steps, run.steps, strict=True):
+            step.data = dict(rec.data)
+        states = {i: rec.state for i, rec in enumerate(run.steps)}
+        undo_states = {i: rec.undo_state for i, rec in enumerate(run.steps)}
+        self.journal.claim(run_id)
+        self.journal.set_run(run_id, state="running" if action == "resume" else "rolling_back", ended_at=None)
+        execution = Execution(self, ctx, steps, states, undo_states)
+        self.current = execution
+        return await execution.run(mode=action)
 
-    def emit_step(self, i: int, phase: str, state: str, detail: str | None = None) -> None:
-        s = self.steps[i]
-        self.hub.emit(StepChanged(self.ctx.run_id, i, s.name, s.host, phase, state, detail, time.time()))
 
-    def info(self, host: str, line: str, seq: int | None = None) -> None:
-        self.hub.emit(Output(self.ctx.run_id, seq, host, "info", line))
-
-    async def run(self) -> int:
-        ctx = self.ctx
-        self.hub.emit(RunStarted(ctx.run_id, ctx.uri, ctx.source.title, ctx.target.title,
-                                 tuple((i, s.name, s.host, s.title) for i, s in enumerate(self.steps))))
-        beat = asyncio.create_task(self._heartbeat())
-        try:
-            try:
-                if not await self._lock():
-                    return EXIT_REFUSED
-            except QmError as exc:
-                self._finish("aborted", f"{ctx.master}: cannot take the lock {ctx.lock_dir}: {exc}")
-                return EXIT_REFUSED
-            try:
-                failure = await self._forward()
-            except Exception as exc:  # a bug must still leave the site whole: roll back what ran
-                failure = f"internal error: {exc!r}"
-            if failure is None:
-                await self._finalize()
-                await self._unlock()
-                return self._finish("succeeded", f"{ctx.uri} is on {ctx.target.title}")
-            self.info(ctx.master, f"rolling back: {failure}")
-            return await self._rollback(failure)
-        finally:
-            beat.cancel()
-            self.hub.close()
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
-            self.journal.heartbeat(self.ctx.run_id)
-
-    def _finish(self, state: str, message: str, manual: tuple[tuple[str, str], ...] = ()) -> int:
-        self.journal.set_run(self.ctx.run_id, state=state, ended_at=time.time(),
-                             error=None if state == "succeeded" else message)
-        self.hub.emit(RunFinished(self.ctx.run_id, state, message, manual))
-        return {"succeeded": EXIT_MIGRATED, "rolled_back": EXIT_ROLLED_BACK}.get(state, EXIT_ATTENTION)
-
-    # --- forward ----------------------------------------------------------------------------------
-
-    async def _forward(self) -> str | None:
-        for group in _groups(self.steps):
-            results = await asyncio.gather(*(self._do(s) for s in group))
-            failed = [r for r in results if r]
-            if failed:
-                return "; ".join(failed)
-        return None
-
-    def _crash(self, step: Step, point: str) -> None:
-        want = os.environ.get(CRASH_ENV)
-        if want and want in (f"{step.name}:{point}", f"{step.name}@{step.host}:{point}"):
-            self.hub.flush()
-            os._exit(137)
-
-    async def _do(self, step: Step) -> str | None:
-        i = self.seq[id(step)]
-        self.journal.set_step(self.ctx.run_id, i, state="started", started_at=time.time())
-        self.states[i] = "started"
-        self.emit_step(i, "do", "started")
-        self._crash(step, "before")
-        detail: str | None = None
-        try:
-            await step.do(self.rt)
-            state = "ok"
-        except StepUnknown as exc:
-            detail = str(exc)
-            state = await self._settle(step, detail)
-        except (StepFailed, QmError) as exc:
-            state, detail = "failed", str(exc)
-        self._crash(step, "after_remote")
-        self.states[i] = state
-        self.journal.set_step(self.ctx.run_id, i, state=state, ended_at=time.time(), detail=detail, data=step.data)
-        self.emit_step(i, "do", state, detail)
-        self._crash(step, "after_journal")
-        if state == "ok":
-            return None
-        return detail or f"{step.host}: {step.name} failed"
-
-    async def _settle(self, step: Step, detail: str) -> str:
-        """An unknown outcome: look at the host, never guess."""
-        try:
-            verdict = await step.probe(self.rt)
-        except (StepFailed, StepUnknown, QmError) as exc:
-            self.info(step.host, f"probe of {step.name} failed: {exc}", self.seq[id(step)])
-            return "unknown"
-        self.info(step.host, f"probe of {step.name}: {verdict.value}", self.seq[id(step)])
-        return "ok" if verdict is Probe.DONE else "failed"
-
-    # --- rollback -------------------------------------------------------------------------------
-
-    async def _rollback(self, reason: str) -> int:
-        self.journal.set_run(self.ctx.run_id, state="rolling_back", error=reason)
-        todo = [s for s in reversed(self.steps)
-                if self.states[self.seq[id(s)]] in ("ok", "failed", "unknown", "started")
-                and self.undo_states[self.seq[id(s)]] != "ok"]
-        for group in _groups(todo):
-            results = await asyncio.gather(*(self._undo(s) for s in group))
-            errors = [r for r in results if r]
-            if errors:
-                remaining = todo[todo.index(group[0]):]
-                manual = tuple(c for s in remaining for c in s.undo_commands(self.ctx))
-                return self._finish("needs_attention", f"rollback stopped: {'; '.join(errors)} "
-                                    f"(migration failed first: {reason})", manual)
-        platform = await self.rt.hostmaster_platform()
-        if platform != self.ctx.source.nid:
-            return self._finish("needs_attention", f"rolled back, but the hostmaster has the site on platform "
-                                f"node {platform}, not {self.ctx.source.nid} ({self.ctx.source.title})")
-        await self._unlock()
-        return self._finish("rolled_back", f"migration failed and was rolled back: {reason}")
-
-    async def _undo(self, step: Step) -> str | None:
-        i = self.seq[id(step)]
-        self.journal.set_step(self.ctx.run_id, i, undo_state="started", undo_started_at=time.time())
-        self.emit_step(i, "undo", "started")
-        deadline = time.monotonic() + self.runner.cfg.migrate.undo_retry_seconds
-        delay = 1.0
-        while True:
-            try:
-                await step.undo(self.rt)
-                state, detail = "ok", None
-                break
-            except StepFailed as exc:
-                state, detail = "failed", str(exc)
-                break
-            except (StepUnknown, TransportError) as exc:
-                # The host is unreachable or the connection dropped: undos are idempotent, so wait for
-                # it to come back rather than leave the site half rolled back.
-                state, detail = "failed", str(exc)
-                if time.monotonic() + delay > deadline:
-                    break
-                self.info(step.host, f"undo of {step.name} could not reach the host ({exc}); retrying in "
-                          f"{delay:.0f} s", i)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 15.0)
-            except QmError as exc:
-                state, detail = "failed", str(exc)
-                break
-        self.undo_states[i] = state
-        self.journal.set_step(self.ctx.run_id, i, undo_state=state, undo_ended_at=time.time(),
-                              detail=detail if detail else None)
-        self.emit_step(i, "undo", state, detail)
-        return detail
-
-    # --- lock and clean-up ------------------------------------------------------------------------
-
-    async def _lock(self) -> bool:
-        ctx = self.ctx
-        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        owner = f"run {ctx.run_id} pid {os.getpid()} on {socket.gethostname()} since {since}"
-        cmd = (f"mkdir -p -- {q(ctx.lock_dir.rsplit('/', 1)[0])} && mkdir -- {q(ctx.lock_dir)} && "
-               f"printf '%s\\n' {q(owner)} > {q(ctx.lock_dir + '/owner')}")
-        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
-        res = await t.run(cmd, timeout=60)
-        if res.outcome is not Outcome.OK:
-            held = await t.run(f"cat -- {q(ctx.lock_dir + '/owner')}", timeout=60)
-            self._finish("aborted", f"{ctx.master}: cannot take the lock {ctx.lock_dir}: "
-                         f"{held.stdout.strip() or res.stderr.strip() or res.error}")
-            return False
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
         return True
-
-    async def _unlock(self) -> None:
-        ctx = self.ctx
-        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
-        await t.run(f"rm -f -- {q(ctx.lock_dir + '/owner')} && rmdir -- {q(ctx.lock_dir)}", timeout=60)
-
-    async def _finalize(self) -> None:
-        """After success: drop M's stale copy of files (never live data) and old dumps."""
-        ctx = self.ctx
-        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
-        if not ctx.master_is_front:
-            await t.run(f"rm -rf --one-file-system -- {q(ctx.park_dir)}", timeout=600)
-        days = self.runner.cfg.migrate.dump_retention_days
-        dump_dir = ctx.dump_path.rsplit("/", 1)[0]
-        await t.run(f"find {q(dump_dir)} -maxdepth 1 -name '*.sql' -type f -mtime +{int(days)} -delete",
-                    timeout=600)
+    return True
 
 
 def _ctx_json(ctx: MigrationContext) -> dict[str, object]:
     d = asdict(ctx)
     d.pop("templates", None)
     return d
+
+
+def _ctx_from_json(cfg: Config, d: dict[str, Any]) -> MigrationContext:
+    """The context journaled at the start of a run (templates come from today's config)."""
+    site = dict(d["site"])
+    site["status"] = SiteStatus(site["status"])
+    site["fronts"] = tuple(site.get("fronts") or ())
+    plats = []
+    for key in ("source", "target"):
+        p = dict(d[key])
+        p["status"] = PlatformStatus(p["status"])
+        p["fronts"] = tuple(p.get("fronts") or ())
+        plats.append(Platform(**p))
+    names = {f.name for f in fields(MigrationContext)}
+    values = {k: v for k, v in d.items() if k in names and k not in ("site", "source", "target")}
+    values["fronts"] = tuple(values.get("fronts") or ())
+    values["templates"] = drush.merge_templates(cfg.migrate.templates)
+    return MigrationContext(site=Site(**site), source=plats[0], target=plats[1], **values)

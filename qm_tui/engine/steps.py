@@ -17,6 +17,10 @@ from .plan import MigrationContext
 from .safety import sh_join
 from .transport import CmdResult, Outcome
 
+# ssh used by rsync on the hostmaster: a silent front is dropped within about a minute, never waited on.
+SSH_OPTS = ("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=15 "
+            "-o ServerAliveInterval=15 -o ServerAliveCountMax=3")
+
 
 class Probe(StrEnum):
     DONE = "done"
@@ -267,7 +271,7 @@ class PushSite(Step):
     def commands(self, ctx: MigrationContext) -> list[str]:
         # No trailing slash on the source: a `files` symlink is matched by the anchored exclude too.
         return [sh_join(["rsync", "-a", "--delete", "--exclude=/files", "--exclude=/private/files",
-                         "-e", "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
+                         "-e", SSH_OPTS,
                          ctx.dst_dir, f"{self.front}:{ctx.target.publish_path}/sites/"])]
 
     async def do(self, rt: Runtime) -> None:
@@ -275,8 +279,12 @@ class PushSite(Step):
         await _run(rt, self, self.host, self.commands(rt.ctx)[0])
 
     async def probe(self, rt: Runtime) -> Probe:
-        res = await _run(rt, self, self.front, fileops.exists(rt.ctx.dst_dir + "/settings.php"))
-        return Probe.DONE if res.stdout.strip() == "yes" else Probe.NOT_DONE
+        # rsync may have stopped half-way: a dir without settings.php is a partial copy to undo.
+        complete = (await _run(rt, self, self.front, fileops.exists(rt.ctx.dst_dir + "/settings.php"))).stdout
+        if complete.strip() == "yes":
+            return Probe.DONE
+        started = (await _run(rt, self, self.front, fileops.exists(rt.ctx.dst_dir))).stdout
+        return Probe.PARTIAL if started.strip() == "yes" else Probe.NOT_DONE
 
     async def undo(self, rt: Runtime) -> None:
         await _run(rt, self, self.front, fileops.remove_site_dir(rt.ctx.dst_dir))
@@ -315,9 +323,9 @@ class FetchCode(Step):
 
     def commands(self, ctx: MigrationContext) -> list[str]:
         src = f"{ctx.fronts[0]}:{ctx.src_dir}/"
-        ssh = "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes"
+        ssh = SSH_OPTS
         return [fileops.script(*[
-            f"if ssh -o BatchMode=yes {fileops.q(ctx.fronts[0])} "
+            f"if {SSH_OPTS} {fileops.q(ctx.fronts[0])} "
             f"{fileops.q(sh_join(['test', '-e', ctx.src_dir + '/' + part]))}; "
             f"then {sh_join(['rsync', '-a', '--delete', '-e', ssh, src + part, ctx.src_dir + '/'])}; fi"
             for part in ("modules", "themes", "libraries", "local.settings.php")])]
@@ -409,6 +417,11 @@ class UpdateDb(Drush):
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__("updatedb", "Run database updates (updatedb)", ctx.master, "updatedb", True, long=True)
 
+    async def probe(self, rt: Runtime) -> Probe:
+        # Which updates ran cannot be told from outside: re-running is harmless (drush skips done ones)
+        # and the undo restores the dump, so "partial" is always the safe answer.
+        return Probe.PARTIAL
+
     async def undo(self, rt: Runtime) -> None:
         from .dbdump import restore_command
 
@@ -425,6 +438,9 @@ class CacheClear(Drush):
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__("cache_clear", "Clear caches", ctx.master, "cache", True)
 
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.PARTIAL  # harmless to repeat; nothing to undo
+
 
 class Verify(Drush):
     def __init__(self, ctx: MigrationContext) -> None:
@@ -434,6 +450,9 @@ class Verify(Drush):
     async def do(self, rt: Runtime) -> None:
         await guard_fronts(rt, self, rt.ctx.dst_dir)
         await super().do(rt)
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.PARTIAL  # may have pushed to some fronts: redo, or undo its copies
 
     async def undo(self, rt: Runtime) -> None:
         # Verify pushed B/sites/S to the fronts; remove those copies (checked to hold no files).

@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .scenario import build_lab_world
 from .site_db import create_site_dbs, drop_site_dbs
 from .sshd import ensure_aegir_user
 from .trees import TreeManifest, build_trees
+from .twins import add_twins
 from .world import DbCreds, World
 
 MASTER = "aegir.lab.test"
@@ -76,8 +78,11 @@ class Lab:
 
 
 def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
-              big_file_size: int = 16384) -> Lab:
-    """Build and start everything. On any failure, whatever was created is removed again."""
+              big_file_size: int = 16384, twins: Sequence[tuple[str, str]] = ()) -> Lab:
+    """Build and start everything. On any failure, whatever was created is removed again.
+
+    ``twins``: (platform, twin title) pairs to add with ``twins.add_twin_platform`` (ping-pong migrations).
+    """
     admin = admin or AdminParams.discover()
     user = ensure_aegir_user()
     base = Path(base)
@@ -89,6 +94,7 @@ def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
     creds: dict[int, DbCreds] = {}
     accounts: HostmasterAccounts | None = None
     try:
+        add_twins(world, twins)  # inside the try: a bad pair must not leave the hosts running
         accounts = create_hostmaster(admin, f"{prefix}hostmaster", world, account_prefix=prefix)
         creds = create_site_dbs(admin, world)
         www = grp.getgrnam("www-data").gr_gid

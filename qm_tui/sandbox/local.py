@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from .local_scenario import build_local_world
 from .mariadb_private import PrivateMariaDB, start_private
 from .site_db import create_site_dbs, drop_site_dbs
 from .trees import TreeManifest, build_trees
+from .twins import add_twins
 from .world import DbCreds, World
 
 Progress = Callable[[str], None]
@@ -97,12 +98,14 @@ def _drop(admin: AdminParams, prefix: str, nids: list[int], database: str | None
 
 def build_local(base: Path, *, admin: AdminParams | None = None, big_site_mb: int = 0,
                 progress: Progress | None = None, master: str = "localhost",
-                title: str = "local single-server sandbox (drush stand-in)") -> LocalLab:
+                title: str = "local single-server sandbox (drush stand-in)",
+                twins: Sequence[tuple[str, str]] = ()) -> LocalLab:
     """Build the sandbox under ``base``; on any failure whatever was created is removed (or stopped).
 
     ``admin``: an existing server to use instead of a private one. ``big_site_mb``: MiB of 1 MiB files
     for ``big-d7.local.test``. ``master``: the server_master node's title (also its remote_host);
-    qm-tui reaches it as ``localhost`` either way. Raises ``MariaDBUnavailable`` (one line, with the
+    qm-tui reaches it as ``localhost`` either way. ``twins``: (platform, twin title) pairs for
+    ``twins.add_twin_platform`` (ping-pong migrations). Raises ``MariaDBUnavailable`` (one line, with the
     install hint) when no admin is given and the server binaries are missing.
     """
     say = progress or (lambda _msg: None)
@@ -119,6 +122,7 @@ def build_local(base: Path, *, admin: AdminParams | None = None, big_site_mb: in
     accounts: HostmasterAccounts | None = None
     try:
         world = build_local_world(prefix, str(root), master=master, big_site_mb=big_site_mb)
+        add_twins(world, twins)
         live = [s for s in world.sites if s.installed]
         say(f"Loading the hostmaster database ({len(world.sites)} sites, {len(world.platforms)} platforms)")
         accounts = create_hostmaster(admin, f"{prefix}hostmaster", world, account_prefix=prefix)

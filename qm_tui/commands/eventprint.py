@@ -1,0 +1,108 @@
+"""Printing engine events for people, surviving the terminal, and starting a detached runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..config import Config
+from ..engine.events import Event, Output, RunFinished, RunStarted, StepChanged, event_json
+from ..engine.runner import Runner
+
+
+class Printer:
+    """Engine events to stdout. A dead terminal (EIO/EPIPE after a hang-up) silences it; the run
+    itself must never fail because nobody is watching."""
+
+    def __init__(self, json_lines: bool) -> None:
+        self.json_lines = json_lines
+        self.dead = False
+
+    def silence(self) -> None:
+        self.dead = True
+        try:
+            devnull = open(os.devnull, "w")  # noqa: SIM115 - replaces the dead terminal for good
+            sys.stdout = sys.stderr = devnull
+        except OSError:
+            pass
+
+    def __call__(self, ev: Event) -> None:
+        if self.dead:
+            return
+        text = json.dumps(event_json(ev), ensure_ascii=False) if self.json_lines else format_event(ev)
+        if text is None:
+            return
+        try:
+            print(text, flush=True)
+        except (OSError, ValueError):
+            self.silence()
+
+
+def format_event(ev: Event) -> str | None:
+    if isinstance(ev, RunStarted):
+        return f"{ev.site}: {ev.source} → {ev.target}, {len(ev.steps)} steps"
+    if isinstance(ev, StepChanged):
+        if ev.state == "started" and ev.phase == "do":
+            return None
+        mark = {"ok": "ok", "failed": "FAILED", "unknown": "UNKNOWN"}.get(ev.state, ev.state)
+        label = "undo " if ev.phase == "undo" else ""
+        return f"[{ev.host}] {label}{ev.name}: {mark}" + (f" — {ev.detail}" if ev.detail else "")
+    if isinstance(ev, Output) and ev.stream == "info":
+        return f"[{ev.host}] {ev.line}"
+    if isinstance(ev, RunFinished):
+        lines = [f"{ev.state}: {ev.message}"] + [f"  on {host}: {cmd}" for host, cmd in ev.manual]
+        return "\n".join(lines)
+    return None
+
+
+@contextmanager
+def guard_signals(runner: Runner, cfg: Config, printer: Printer) -> Iterator[None]:
+    """A hang-up never kills a step: the run finishes (or, ``migrate.on_hangup: stop``, pauses at the
+    next safe point). Ctrl-C or SIGTERM aborts (and rolls back); a second one pauses the rollback."""
+    loop = asyncio.get_running_loop()
+    hits = {"int": 0}
+
+    def hangup() -> None:
+        printer.silence()
+        if cfg.migrate.on_hangup == "stop" and runner.current is not None:
+            runner.current.request("stop")
+
+    def interrupt() -> None:
+        hits["int"] += 1
+        if runner.current is not None:
+            runner.current.request("abort" if hits["int"] == 1 else "pause")
+
+    installed = []
+    for sig, fn in ((signal.SIGHUP, hangup), (signal.SIGINT, interrupt), (signal.SIGTERM, interrupt)):
+        try:
+            loop.add_signal_handler(sig, fn)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def spawn_runner(cfg: Config, run_id: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+    """``python -m qm_tui <argv>`` in a new session (no controlling terminal: no SIGHUP), output to
+    the run's directory."""
+    run_dir = Path(cfg.state_dir) / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    out = run_dir / "runner.out"
+    with open(out, "ab") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qm_tui", *argv, "--config", str(Path(cfg.path).resolve())],
+            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+            close_fds=True,
+        )
+    return proc, out

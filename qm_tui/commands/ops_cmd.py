@@ -1,0 +1,142 @@
+"""``watch``, ``abort``, ``resume`` and ``rollback``: follow and steer runs from any terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from ..cli import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, UsageError, command, config_from
+from ..engine.journal import Journal, RunRecord
+from ..engine.runner import AlreadyDone, Runner
+from .eventprint import Printer, guard_signals
+from .runs_cmd import step_state
+
+ABORT_ANSWER_SECONDS = 5.0
+WATCH_POLL = 0.3
+
+
+def _id_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="ID")
+
+
+def _watch_args(p: argparse.ArgumentParser) -> None:
+    _id_args(p)
+    p.add_argument("--no-output", action="store_true", help="only step changes, not the hosts' output")
+
+
+def _journal(args: argparse.Namespace, read_only: bool = False) -> Journal:
+    cfg = config_from(args)
+    try:
+        return Journal(cfg.state_dir, read_only=read_only)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _load(journal: Journal, run_id: str) -> RunRecord:
+    run = journal.get_run(run_id)
+    if run is None:
+        raise UsageError(f"no run {run_id!r} in {journal.path}")
+    return run
+
+
+@command("watch", "follow a run live (Ctrl-C stops watching; the run goes on)", _watch_args)
+def watch_cmd(args: argparse.Namespace) -> int:
+    try:
+        journal = _journal(args, read_only=True)
+    except UsageError:
+        raise
+    run = _load(journal, args.run_id)
+    print(f"run {run.id}: {run.site} {run.source_platform} → {run.target_platform}", flush=True)
+    seen: dict[int, tuple[str, str | None]] = {}
+    last_event = 0
+    try:
+        while True:
+            run = _load(journal, args.run_id)
+            for s in run.steps:
+                key = (step_state(s), s.detail)
+                if seen.get(s.seq) != key and (s.seq in seen or key[0] != "pending"):
+                    took = ""
+                    start, end = (s.undo_started_at, s.undo_ended_at) if s.undo_state else (s.started_at, s.ended_at)
+                    if end and start:
+                        took = f" ({end - start:.1f} s)"
+                    print(f"[{s.host}] {s.name}: {key[0]}{took}" + (f" — {s.detail}" if s.detail else ""),
+                          flush=True)
+                seen[s.seq] = key
+            for ev_id, _ts, _seq, host, stream, line in journal.events_since(run.id, last_event):
+                last_event = ev_id
+                if not args.no_output or stream == "info":
+                    print(f"[{host}] {'$ ' if stream == 'cmd' else ''}{line}", flush=True)
+            state = run.public_state
+            if state != "running":
+                print(f"{state}" + (f": {run.error}" if run.error else ""), flush=True)
+                return EXIT_OK if state in ("succeeded", "rolled_back") else EXIT_ATTENTION
+            time.sleep(WATCH_POLL)
+    except KeyboardInterrupt:
+        print(f"\nstopped watching; the run goes on (qm-tui watch {args.run_id})", file=sys.stderr)
+        return EXIT_OK
+
+
+def _abort_args(p: argparse.ArgumentParser) -> None:
+    _id_args(p)
+    p.add_argument("--no-rollback", action="store_true",
+                   help="stop and stay paused instead of rolling back (then: resume or rollback)")
+
+
+@command("abort", "ask a running migration to stop (and roll back, by default)", _abort_args)
+def abort_cmd(args: argparse.Namespace) -> int:
+    journal = _journal(args)
+    run = _load(journal, args.run_id)
+    if run.public_state != "running":
+        hint = (f"; its runner is gone: qm-tui rollback {run.id} (or resume)" if run.public_state == "interrupted"
+                else "")
+        print(f"qm-tui: run {run.id} is not running ({run.public_state}){hint}", file=sys.stderr)
+        return EXIT_USAGE
+    req = journal.request(run.id, "pause" if args.no_rollback else "abort")
+    deadline = time.monotonic() + ABORT_ANSWER_SECONDS
+    while time.monotonic() < deadline:
+        if journal.request_handled(req):
+            what = "stopping and pausing" if args.no_rollback else "stopping and rolling back"
+            print(f"run {run.id}: abort acknowledged by runner pid {run.runner_pid}; {what} "
+                  f"(follow with: qm-tui watch {run.id})")
+            return EXIT_OK
+        time.sleep(0.1)
+    print(f"qm-tui: run {run.id}: the runner (pid {run.runner_pid}) did not answer within "
+          f"{ABORT_ANSWER_SECONDS:.0f} s; the request stays queued", file=sys.stderr)
+    return EXIT_ATTENTION
+
+
+def _recover(args: argparse.Namespace, action: str) -> int:
+    cfg = config_from(args)
+
+    async def go() -> int:
+        runner = Runner(cfg)
+        printer = Printer(getattr(args, "json_events", False))
+        runner.subscribe(printer)
+        try:
+            with guard_signals(runner, cfg, printer):
+                return await runner.recover(args.run_id, action)
+        finally:
+            await runner.close()
+
+    try:
+        return asyncio.run(go())
+    except AlreadyDone as done:
+        print(str(done))
+        return done.code
+
+
+def _recover_args(p: argparse.ArgumentParser) -> None:
+    _id_args(p)
+    p.add_argument("--json-events", action="store_true", help="print every engine event as a JSON line")
+
+
+@command("resume", "finish an interrupted run (after probing what the hosts really show)", _recover_args)
+def resume_cmd(args: argparse.Namespace) -> int:
+    return _recover(args, "resume")
+
+
+@command("rollback", "undo an interrupted, paused or stuck run (after probing the hosts)", _recover_args)
+def rollback_cmd(args: argparse.Namespace) -> int:
+    return _recover(args, "rollback")

@@ -1,0 +1,335 @@
+"""One run driven by this process: journaled steps, abort, pause, rollback, and recovery.
+
+Order for every step: journal the intent, act on the hosts, journal the result. A test hook
+(``QM_TUI_CRASH_AT=<step>[@<host>]:<before|after_remote|after_journal>``) exits the process at that
+instant so crash recovery can be proven. Abort requests come from the journal (another terminal),
+or from a signal in the foreground: in-flight steps are cancelled (the transport kills the remote
+process groups), their outcome is settled by probing, then the run rolls back or pauses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import socket
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import QmError
+from .events import Output, RunFinished, RunStarted, StepChanged
+from .plan import MigrationContext
+from .runtime import EventHub, LiveRuntime
+from .steps import Probe, Step, StepFailed, StepUnknown
+from .transport import Outcome, TransportError
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+q = shlex.quote
+EXIT_MIGRATED, EXIT_ROLLED_BACK, EXIT_REFUSED, EXIT_ATTENTION = 0, 1, 2, 3
+CRASH_ENV = "QM_TUI_CRASH_AT"
+HEARTBEAT_EVERY = 5.0
+REQUEST_POLL = 0.3
+ABORTED = "aborted by the operator"
+
+
+def groups(steps: Sequence[Step]) -> list[list[Step]]:
+    """Consecutive steps of one group run in parallel (one per front)."""
+    out: list[list[Step]] = []
+    for s in steps:
+        if out and s.group is not None and out[-1][0].group == s.group:
+            out[-1].append(s)
+        else:
+            out.append([s])
+    return out
+
+
+class Execution:
+    def __init__(self, runner: Runner, ctx: MigrationContext, steps: list[Step],
+                 states: dict[int, str] | None = None, undo_states: dict[int, str | None] | None = None) -> None:
+        self.runner, self.ctx, self.steps = runner, ctx, steps
+        self.journal = runner.journal
+        self.hub = EventHub(self.journal, ctx.run_id)
+        for sink in runner.sinks:
+            self.hub.subscribe(sink)
+        self.seq = {id(s): i for i, s in enumerate(steps)}
+        self.rt = LiveRuntime(runner.cfg, ctx, runner.pool, self.hub, self.journal, lambda s: self.seq[id(s)])
+        self.states: dict[int, str] = states or {i: "pending" for i in range(len(steps))}
+        self.undo_states: dict[int, str | None] = undo_states or {i: None for i in range(len(steps))}
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.abort_mode: str | None = None  # "rollback" or "pause"
+        self.stop_after_group = False  # a hang-up with on_hangup=stop: finish in-flight work, then pause
+        self.in_rollback = False
+        self.pause_rollback = False
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def emit_step(self, i: int, phase: str, state: str, detail: str | None = None) -> None:
+        s = self.steps[i]
+        self.hub.emit(StepChanged(self.ctx.run_id, i, s.name, s.host, phase, state, detail, time.time()))
+
+    def info(self, host: str, line: str, seq: int | None = None) -> None:
+        self.hub.emit(Output(self.ctx.run_id, seq, host, "info", line))
+
+    def _finish(self, state: str, message: str, manual: tuple[tuple[str, str], ...] = ()) -> int:
+        self.journal.set_run(self.ctx.run_id, state=state, ended_at=time.time(),
+                             error=None if state == "succeeded" else message)
+        self.hub.emit(RunFinished(self.ctx.run_id, state, message, manual))
+        return {"succeeded": EXIT_MIGRATED, "rolled_back": EXIT_ROLLED_BACK}.get(state, EXIT_ATTENTION)
+
+    # --- abort ----------------------------------------------------------------------------------
+
+    def request(self, kind: str) -> None:
+        """``abort`` (then roll back), ``pause`` (abort, no rollback), ``stop`` (finish in-flight, pause)."""
+        if self.in_rollback:
+            if kind in ("abort", "pause") and not self.pause_rollback:
+                # A second abort during a rollback only pauses it: never leave an undo half-way.
+                self.pause_rollback = True
+                self.info(self.ctx.master, "abort during rollback: pausing after the current undo")
+            return
+        if kind == "stop":
+            self.stop_after_group = True
+            self.info(self.ctx.master, "hang-up: stopping at the next safe point")
+            return
+        if self.abort_mode is None:
+            self.abort_mode = "pause" if kind == "pause" else "rollback"
+            self.info(self.ctx.master, f"abort requested ({'no rollback' if kind == 'pause' else 'roll back'}): "
+                                       "stopping in-flight commands")
+            for task in list(self.inflight):
+                task.cancel()
+        elif kind == "pause":
+            self.abort_mode = "pause"
+
+    async def _poll_requests(self) -> None:
+        while True:
+            await asyncio.sleep(REQUEST_POLL)
+            for kind in self.journal.take_requests(self.ctx.run_id):
+                self.request(kind)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            self.journal.heartbeat(self.ctx.run_id)
+
+    # --- top level --------------------------------------------------------------------------------
+
+    async def run(self, mode: str = "migrate") -> int:
+        """``migrate`` (a new run), ``resume`` or ``rollback`` (of a run from the journal)."""
+        ctx = self.ctx
+        self.hub.emit(RunStarted(ctx.run_id, ctx.uri, ctx.source.title, ctx.target.title,
+                                 tuple((i, s.name, s.host, s.title) for i, s in enumerate(self.steps))))
+        background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._poll_requests())]
+        try:
+            if mode == "migrate":
+                try:
+                    if not await self._lock():
+                        return EXIT_REFUSED
+                except QmError as exc:
+                    self._finish("aborted", f"{ctx.master}: cannot take the lock {ctx.lock_dir}: {exc}")
+                    return EXIT_REFUSED
+            else:
+                await self._settle_all()
+            if mode == "rollback":
+                return await self._rollback("rollback requested by the operator")
+            try:
+                failure = await self._forward()
+            except Exception as exc:  # a bug must still leave the site whole: roll back what ran
+                failure = f"internal error: {exc!r}"
+            if failure is None and self.abort_mode is None and not self.stop_after_group:
+                await self._finalize()
+                await self._unlock()
+                return self._finish("succeeded", f"{ctx.uri} is on {ctx.target.title}")
+            if self.abort_mode == "pause" or (self.stop_after_group and failure is None):
+                why = ABORTED if self.abort_mode else "stopped at a safe point after a hang-up"
+                return self._finish("paused", f"{why}; continue with: qm-tui resume {ctx.run_id}, or undo with: "
+                                              f"qm-tui rollback {ctx.run_id}")
+            reason = ABORTED if self.abort_mode else (failure or ABORTED)
+            self.info(ctx.master, f"rolling back: {reason}")
+            return await self._rollback(reason)
+        finally:
+            for task in background:
+                task.cancel()
+            self.hub.close()
+
+    # --- forward ----------------------------------------------------------------------------------
+
+    async def _forward(self) -> str | None:
+        for group in groups(self.steps):
+            todo = [s for s in group if self.states[self.seq[id(s)]] != "ok"]
+            if not todo:
+                continue
+            if self.abort_mode or self.stop_after_group:
+                return None if self.stop_after_group and not self.abort_mode else ABORTED
+            results = await asyncio.gather(*(self._do(s) for s in todo))
+            failed = [r for r in results if r]
+            if failed:
+                return "; ".join(failed)
+        return ABORTED if self.abort_mode else None
+
+    def _crash(self, step: Step, point: str) -> None:
+        want = os.environ.get(CRASH_ENV)
+        if want and want in (f"{step.name}:{point}", f"{step.name}@{step.host}:{point}"):
+            self.hub.flush()
+            os._exit(137)
+
+    async def _do(self, step: Step) -> str | None:
+        i = self.seq[id(step)]
+        self.journal.set_step(self.ctx.run_id, i, state="started", started_at=time.time(), ended_at=None,
+                              detail=None)
+        self.states[i] = "started"
+        self.emit_step(i, "do", "started")
+        self._crash(step, "before")
+        detail: str | None = None
+        task = asyncio.create_task(step.do(self.rt))
+        self.inflight.add(task)
+        try:
+            await task
+            state = "ok"
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this coroutine itself was cancelled
+            detail = f"{step.host}: {step.name}: interrupted by abort"
+            state = await self._settle(step, detail)
+        except StepUnknown as exc:
+            detail = str(exc)
+            state = await self._settle(step, detail)
+        except (StepFailed, QmError) as exc:
+            state, detail = "failed", str(exc)
+        finally:
+            self.inflight.discard(task)
+        self._crash(step, "after_remote")
+        self.states[i] = state
+        self.journal.set_step(self.ctx.run_id, i, state=state, ended_at=time.time(), detail=detail, data=step.data)
+        self.emit_step(i, "do", state, detail)
+        self._crash(step, "after_journal")
+        if state == "ok":
+            return None
+        return detail or f"{step.host}: {step.name} failed"
+
+    async def _settle(self, step: Step, detail: str) -> str:
+        """An unknown outcome: look at the host, never guess."""
+        try:
+            verdict = await step.probe(self.rt)
+        except (StepFailed, StepUnknown, QmError) as exc:
+            self.info(step.host, f"probe of {step.name} failed: {exc}", self.seq[id(step)])
+            return "unknown"
+        self.info(step.host, f"probe of {step.name}: {verdict.value}", self.seq[id(step)])
+        return "ok" if verdict is Probe.DONE else "failed"
+
+    async def _settle_all(self) -> None:
+        """Recovery: trust the hosts, not the journal. Steps left started/unknown are probed."""
+        for i, step in enumerate(self.steps):
+            if self.states[i] not in ("started", "unknown"):
+                continue
+            try:
+                verdict = await step.probe(self.rt)
+            except (StepFailed, StepUnknown, QmError) as exc:
+                self.info(step.host, f"probe of {step.name} failed: {exc}; treated as unknown", i)
+                self.states[i] = "unknown"
+                continue
+            # not done: nothing happened, the step is simply to be run (or nothing to undo);
+            # partial: it must be re-run (resume) or undone (rollback), both idempotent.
+            state = {Probe.DONE: "ok", Probe.NOT_DONE: "pending", Probe.PARTIAL: "failed"}[verdict]
+            self.info(step.host, f"probe of {step.name}: {verdict.value} -> {state}", i)
+            self.states[i] = state
+            self.journal.set_step(self.ctx.run_id, i, state=state)
+            self.emit_step(i, "do", state, f"settled by probe: {verdict.value}")
+
+    # --- rollback -------------------------------------------------------------------------------
+
+    async def _rollback(self, reason: str) -> int:
+        self.in_rollback = True
+        self.journal.set_run(self.ctx.run_id, state="rolling_back", error=reason)
+        todo = [s for s in reversed(self.steps)
+                if self.states[self.seq[id(s)]] in ("ok", "failed", "unknown", "started")
+                and self.undo_states[self.seq[id(s)]] != "ok"]
+        for group in groups(todo):
+            if self.pause_rollback:
+                return self._finish("paused", f"rollback paused by the operator ({reason}); continue with: "
+                                              f"qm-tui rollback {self.ctx.run_id}")
+            results = await asyncio.gather(*(self._undo(s) for s in group))
+            errors = [r for r in results if r]
+            if errors:
+                remaining = todo[todo.index(group[0]):]
+                manual = tuple(c for s in remaining for c in s.undo_commands(self.ctx))
+                return self._finish("needs_attention", f"rollback stopped: {'; '.join(errors)} "
+                                    f"(the migration failed first: {reason}); when the cause is fixed run: "
+                                    f"qm-tui rollback {self.ctx.run_id}", manual)
+        try:
+            platform = await self.rt.hostmaster_platform()
+        except QmError as exc:
+            return self._finish("needs_attention", f"rolled back, but the hostmaster cannot be checked: {exc}")
+        if platform != self.ctx.source.nid:
+            return self._finish("needs_attention", f"rolled back, but the hostmaster has the site on platform "
+                                f"node {platform}, not {self.ctx.source.nid} ({self.ctx.source.title})")
+        await self._unlock()
+        return self._finish("rolled_back", f"migration failed and was rolled back: {reason}")
+
+    async def _undo(self, step: Step) -> str | None:
+        i = self.seq[id(step)]
+        self.journal.set_step(self.ctx.run_id, i, undo_state="started", undo_started_at=time.time())
+        self.emit_step(i, "undo", "started")
+        deadline = time.monotonic() + self.runner.cfg.migrate.undo_retry_seconds
+        delay = 1.0
+        while True:
+            try:
+                await step.undo(self.rt)
+                state, detail = "ok", None
+                break
+            except StepFailed as exc:
+                state, detail = "failed", str(exc)
+                break
+            except (StepUnknown, TransportError) as exc:
+                # The host is unreachable or the connection dropped: undos are idempotent, so wait for
+                # it to come back rather than leave the site half rolled back.
+                state, detail = "failed", str(exc)
+                if time.monotonic() + delay > deadline or self.pause_rollback:
+                    break
+                self.info(step.host, f"undo of {step.name} could not reach the host ({exc}); retrying in "
+                          f"{delay:.0f} s", i)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+            except QmError as exc:
+                state, detail = "failed", str(exc)
+                break
+        self.undo_states[i] = state
+        self.journal.set_step(self.ctx.run_id, i, undo_state=state, undo_ended_at=time.time(), detail=detail)
+        self.emit_step(i, "undo", state, detail)
+        return detail
+
+    # --- lock and clean-up ------------------------------------------------------------------------
+
+    async def _lock(self) -> bool:
+        ctx = self.ctx
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        owner = f"run {ctx.run_id} pid {os.getpid()} on {socket.gethostname()} since {since}"
+        cmd = (f"mkdir -p -- {q(ctx.lock_dir.rsplit('/', 1)[0])} && mkdir -- {q(ctx.lock_dir)} && "
+               f"printf '%s\\n' {q(owner)} > {q(ctx.lock_dir + '/owner')}")
+        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
+        res = await t.run(cmd, timeout=60)
+        if res.outcome is not Outcome.OK:
+            held = await t.run(f"cat -- {q(ctx.lock_dir + '/owner')}", timeout=60)
+            self._finish("aborted", f"{ctx.master}: cannot take the lock {ctx.lock_dir}: "
+                         f"{held.stdout.strip() or res.stderr.strip() or res.error}")
+            return False
+        return True
+
+    async def _unlock(self) -> None:
+        ctx = self.ctx
+        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
+        await t.run(f"if [ -d {q(ctx.lock_dir)} ] && grep -q -- {q('run ' + ctx.run_id + ' ')} "
+                    f"{q(ctx.lock_dir + '/owner')} 2>/dev/null; then rm -f -- {q(ctx.lock_dir + '/owner')} "
+                    f"&& rmdir -- {q(ctx.lock_dir)}; fi", timeout=60)
+
+    async def _finalize(self) -> None:
+        """After success: drop M's stale copy of files (never live data) and old dumps."""
+        ctx = self.ctx
+        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
+        if not ctx.master_is_front:
+            await t.run(f"rm -rf --one-file-system -- {q(ctx.park_dir)}", timeout=600)
+        days = self.runner.cfg.migrate.dump_retention_days
+        dump_dir = ctx.dump_path.rsplit("/", 1)[0]
+        await t.run(f"find {q(dump_dir)} -maxdepth 1 -name '*.sql' -type f -mtime +{int(days)} -delete",
+                    timeout=600)
