@@ -100,16 +100,16 @@ def move_into(src: str, dst: str, label: str, optional: bool = False) -> str:
 
 
 def where_are_files(site_dir: str, park_dir: str) -> str:
-    """Prints one line per entry: ``<label> site|park|both|none``."""
-    lines = []
+    """Prints one line per entry: ``<label> site|park|both|none``. An empty skeleton that a push left in
+    the site dir does not count while the real entry is parked."""
+    lines = [_HAS_FILES.rstrip("; ")]
     for label, in_site, in_park in (("files", f"{site_dir}/files", f"{park_dir}/files"),
                                     ("private_files", f"{site_dir}/private/files",
                                      f"{park_dir}/private_files")):
+        s, p = q(in_site), q(in_park)
         lines.append(
-            f"a=0; b=0; ex {q(in_site)} && a=1; ex {q(in_park)} && b=1; "
-            f"case $a$b in 10) w=site;; 01) w=park;; 11) w=both;; *) w=none;; esac; "
-            f"if [ $w = site ] && [ -d {q(in_site)} ] && [ ! -L {q(in_site)} ] "
-            f"&& [ -z \"$(ls -A -- {q(in_site)})\" ]; then w=site-empty; fi; echo \"{label} $w\""
+            f"if ex {p} && ! has_files {s}; then w=park; elif ex {s} && ! ex {p}; then w=site; "
+            f"elif ex {s} && ex {p}; then w=both; else w=none; fi; echo \"{label} $w\""
         )
     return script(*lines)
 

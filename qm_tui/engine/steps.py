@@ -229,7 +229,7 @@ async def _where_probe(rt: Runtime, step: Step, site_dir: str, park_dir: str, wa
     states = [line.split()[1] for line in res.stdout.splitlines() if line.strip()]
     if all(s == want for s in states):
         return Probe.DONE
-    if all(s in ("site", "site-empty") for s in states) if want == "park" else all(s == "park" for s in states):
+    if all(s == ("site" if want == "park" else "park") for s in states):
         return Probe.NOT_DONE
     if "none" in states:
         raise StepFailed(f"{step.host}: {step.name}: files are in neither {site_dir} nor {park_dir}")
@@ -401,10 +401,17 @@ class ProvisionSave(Drush):
                          platform_root=ctx.target.publish_path, profile=ctx.target_profile)
 
     async def probe(self, rt: Runtime) -> Probe:
+        from .phpfiles import PhpParseError, parse_alias
+
         alias = f"{rt.ctx.aegir_root}/.drush/{rt.ctx.uri}.alias.drushrc.php"
-        res = await _run(rt, self, self.host,
-                         sh_join(["grep", "-c", "--", rt.ctx.target.publish_path, alias]) + " || true")
-        return Probe.DONE if res.stdout.strip() not in ("", "0") else Probe.NOT_DONE
+        res = await _run(rt, self, self.host, sh_join(["cat", "--", alias]))
+        try:
+            values = parse_alias(res.stdout).get(rt.ctx.uri, {})
+        except PhpParseError as exc:
+            raise StepFailed(f"{self.host}: {self.name}: cannot read {alias}: {exc}") from None
+        # Compare exactly: one platform's root can be a prefix of another's (drupal-7.98-b, -b-twin).
+        done = values.get("root") == rt.ctx.target.publish_path
+        return Probe.DONE if done else Probe.NOT_DONE
 
     async def undo(self, rt: Runtime) -> None:
         await _run(rt, self, self.host, source_context_commands(rt.ctx)[0])
