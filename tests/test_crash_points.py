@@ -48,15 +48,18 @@ class Mover:
         run_id = run_id_of(crashed)
         run = Journal(self.state_dir).get_run(run_id)
         assert run is not None and run.public_state == "interrupted"
-        listed = json.loads(qm(self.config, "runs", "--json").stdout)
-        assert listed[0]["id"] == run_id and listed[0]["state"] == "interrupted", "interrupted runs come first"
+        thorough = point == "after_journal"  # the slower checks once per step, not at every point
+        if thorough:
+            listed = json.loads(qm(self.config, "runs", "--json").stdout)
+            assert listed[0]["id"] == run_id and listed[0]["state"] == "interrupted", "interrupted come first"
         rec = qm(self.config, mode, run_id)
         want = target if mode == "resume" else source
         assert rec.returncode == (0 if mode == "resume" else 1), f"{step}:{point} {mode}: {rec.stdout}{rec.stderr}"
         self.where(uri, want, before)
         assert self.check_platform(uri) == want
-        again = qm(self.config, mode, run_id)  # idempotent
-        assert "nothing to do" in again.stdout, again.stdout + again.stderr
+        if thorough:
+            again = qm(self.config, mode, run_id)  # idempotent
+            assert "nothing to do" in again.stdout, again.stdout + again.stderr
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +110,7 @@ def _plan_steps(config: Path, uri: str, target: str) -> list[str]:
     return list(dict.fromkeys(s["name"] for s in plan["steps"]))
 
 
+@pytest.mark.timeout(1200)
 def test_every_step_and_point_on_the_local_layout(local: Mover) -> None:
     roll_site, move_site = "shop-d7.local.test", "maint-d7.local.test"
     steps = _plan_steps(local.config, roll_site, TWIN[0])
@@ -140,6 +144,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mover]:
         lab.close()
 
 
+@pytest.mark.timeout(1200)
+@pytest.mark.lab
 def test_remote_front_steps_and_points_on_the_cluster(cluster: Mover) -> None:
     roll_site, move_site = "cluster-d7.lab.test", "maint-d7.lab.test"
     here, there = "drupal-7.97-a", TWIN[0]
