@@ -322,13 +322,10 @@ class FetchCode(Step):
         super().__init__("fetch_code", ctx.master, f"Fetch the site's code from {ctx.fronts[0]}")
 
     def commands(self, ctx: MigrationContext) -> list[str]:
-        src = f"{ctx.fronts[0]}:{ctx.src_dir}/"
-        ssh = SSH_OPTS
-        return [fileops.script(*[
-            f"if {SSH_OPTS} {fileops.q(ctx.fronts[0])} "
-            f"{fileops.q(sh_join(['test', '-e', ctx.src_dir + '/' + part]))}; "
-            f"then {sh_join(['rsync', '-a', '--delete', '-e', ssh, src + part, ctx.src_dir + '/'])}; fi"
-            for part in ("modules", "themes", "libraries", "local.settings.php")])]
+        # One rsync (one ssh session) for every part; a part missing on the front is skipped.
+        parts = [f"{ctx.fronts[0]}:{ctx.src_dir}/{p}" for p in ("modules", "themes", "libraries", "local.settings.php")]
+        return [sh_join(["rsync", "-a", "--delete", "--ignore-missing-args", "-e", SSH_OPTS, *parts,
+                         ctx.src_dir + "/"])]
 
     async def probe(self, rt: Runtime) -> Probe:
         return Probe.NOT_DONE  # re-running the fetch is harmless
