@@ -20,7 +20,7 @@ import pytest
 from lab_support import REPO, assert_files_at, hostmaster_platform, need_lab, no_leftovers, run_id_of, site_state
 
 from qm_tui.engine.journal import Journal
-from qm_tui.sandbox.hostmaster_db import AdminParams
+from qm_tui.sandbox.hostmaster_db import AdminParams, record_verify
 from qm_tui.sandbox.lab import build_lab
 from qm_tui.sandbox.local import build_local
 
@@ -41,6 +41,11 @@ class Mover:
         self.lab, self.config, self.state_dir = lab, config, state_dir
         self.state, self.where, self.check_platform = state, where, check_platform
 
+    def verified(self, uri: str) -> None:
+        """Stand for the verify task an operator runs in Aegir after a migration (fresh module list)."""
+        lab = self.lab
+        record_verify(lab.admin, lab.accounts.database, lab.world.site(uri).nid)  # type: ignore[attr-defined]
+
     def crash_then(self, uri: str, source: str, target: str, step: str, point: str, mode: str) -> None:
         before = self.state(uri)
         crashed = qm(self.config, "migrate", uri, target, "--yes", env={"QM_TUI_CRASH_AT": f"{step}:{point}"})
@@ -57,6 +62,8 @@ class Mover:
         assert rec.returncode == (0 if mode == "resume" else 1), f"{step}:{point} {mode}: {rec.stdout}{rec.stderr}"
         self.where(uri, want, before)
         assert self.check_platform(uri) == want
+        if mode == "resume":
+            self.verified(uri)
         if thorough:
             again = qm(self.config, mode, run_id)  # idempotent
             assert "nothing to do" in again.stdout, again.stdout + again.stderr

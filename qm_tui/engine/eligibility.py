@@ -107,6 +107,7 @@ def evaluate_target(
     target_profile: ProfileInstance | None,
     target_pkgs: Sequence[PackageInstance],
     strict: bool = False,
+    stale_from: str | None = None,
 ) -> TargetVerdict:
     """Decide whether ``target`` is a selectable quick-migrate target for ``site``.
 
@@ -159,6 +160,11 @@ def evaluate_target(
     core_problem = core_upgrade_problem(_site_core_version(source, site_pkgs), target.core_version)
     if core_problem:
         reasons.append(core_problem)
+    if stale_from:
+        # After a quick migrate Aegir keeps the module list of the old platform until a verify task:
+        # comparing it would hide a schema downgrade (e.g. offer the way back as "all same").
+        reasons.append(f"the hostmaster's module list for this site was recorded on {stale_from}, not on its "
+                       "current platform: run a verify task for the site in Aegir first")
 
     return TargetVerdict(
         platform=target,

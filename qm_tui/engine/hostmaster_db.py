@@ -284,6 +284,13 @@ class HostmasterDB:
                  "JOIN hosting_package pk ON pk.nid = i.package_id "
                  "JOIN node pn ON pn.vid = pk.vid ")
 
+    async def site_package_platforms(self, site_nid: int) -> set[int]:
+        """The platforms the site's package rows were recorded on (by its last verify)."""
+        rows = await self.query(
+            "SELECT DISTINCT i.platform FROM hosting_package_instance i JOIN node r ON r.nid = i.rid "
+            "AND r.type = 'site' WHERE i.rid = %s AND i.platform <> -1", (site_nid,))
+        return {int(r[0]) for r in rows}
+
     async def site_packages(self, site_nid: int) -> list[PackageInstance]:
         """The source side: the site's own rows, site-local code (platform = -1) excluded."""
         rows = await self.query(

@@ -61,6 +61,10 @@ async def targets(cfg: Config, uri: str, strict: bool = False,
                 # The site's own platform is allowed here: its verdict says why it is not a target.
                 candidates = [only if isinstance(only, Platform) else find_platform(snap.inventory, only)]
             site_pkgs = await db.site_packages(site.nid)
+            recorded = await db.site_package_platforms(site.nid)
+            stale_on = sorted(recorded - {site.platform_nid})
+            names = {p.nid: p.title for p in snap.inventory.platforms}
+            stale_from = ", ".join(names.get(n, f"platform node {n}") for n in stale_on) or None
             by_platform: dict[int, list[ProfileInstance]] = {}
             for inst in snap.profiles:
                 if inst.package_nid == site.profile_nid or (site.profile and inst.old_short_name == site.profile):
@@ -78,7 +82,8 @@ async def targets(cfg: Config, uri: str, strict: bool = False,
     for p in candidates:
         prof = chosen[p.nid]
         verdicts.append(evaluate_target(site, site_pkgs, source, p, prof,
-                                        pkgs.get(prof.iid, []) if prof else [], strict=strict))
+                                        pkgs.get(prof.iid, []) if prof else [], strict=strict,
+                                        stale_from=stale_from))
     return SiteTargets(site, source, site_pkgs, verdicts, snap)
 
 

@@ -396,3 +396,23 @@ def drop_prefix(admin: AdminParams, prefix: str) -> tuple[list[str], list[str]]:
     finally:
         conn.close()
     return dbs, [f"{u}@{h}" for u, h in users]
+
+
+def record_verify(admin: AdminParams, database: str, site_nid: int) -> None:
+    """What a site verify task does to the hostmaster's package rows (hosting_package_instance_sync):
+    the site's rows are re-recorded on its current platform, with that platform's versions. Tests use
+    it to stand for "the operator ran a verify in Aegir" after a quick migrate."""
+    conn = admin.connect(database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT s.platform FROM node n JOIN hosting_site s ON s.vid = n.vid WHERE n.nid = %s",
+                        (site_nid,))
+            (platform,) = cur.fetchone()
+            cur.execute("UPDATE hosting_package_instance si JOIN hosting_package_instance pi "
+                        "ON pi.package_id = si.package_id AND pi.rid = %s "
+                        "SET si.version = pi.version, si.version_code = pi.version_code "
+                        "WHERE si.rid = %s AND si.platform <> -1", (platform, site_nid))
+            cur.execute("UPDATE hosting_package_instance SET platform = %s WHERE rid = %s AND platform <> -1",
+                        (platform, site_nid))
+    finally:
+        conn.close()
