@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from ..cli import EXIT_OK, command, config_from
@@ -48,7 +47,7 @@ def _counts_text(v: TargetVerdict) -> str:
 @command("targets", "list every other platform as a migration target for a site", _common)
 def targets_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    st = asyncio.run(service.targets(cfg, args.uri, strict=_strict(args)))
+    st = service.run_sync(service.targets(cfg, args.uri, strict=_strict(args)))
     if args.json:
         emit_json_rows([target_json(v) for v in st.verdicts])
         return EXIT_OK
@@ -80,8 +79,7 @@ _STYLE = {"error": "bold red", "missing": "yellow", "downgrade": "yellow", "upgr
 @command("compare", "compare a site's modules and themes with a target platform", _compare_args)
 def compare_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    st, verdict, comparison = asyncio.run(service.compare(cfg, args.uri, args.platform,
-                                                          strict=_strict(args)))
+    st, verdict, comparison = service.run_sync(service.compare(cfg, args.uri, args.platform, strict=_strict(args)))
     rows = list(comparison.rows) if comparison else []
     if args.json:
         emit_json({"site": st.site.uri, "source_platform": st.source.title,

@@ -4,7 +4,6 @@ what the hostmaster is: schema generation, server version, master server, counts
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import Any
 
@@ -82,8 +81,10 @@ async def _gather_info(cfg: Config) -> dict[str, Any]:
 @command("info", "connect to the hostmaster: schema (Aegir 3 or 2), server version, master server, counts",
          _info_args)
 def info_cmd(args: argparse.Namespace) -> int:
+    from ..engine.service import run_sync
+
     cfg = config_from(args)
-    info = asyncio.run(_gather_info(cfg))
+    info = run_sync(_gather_info(cfg))
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK

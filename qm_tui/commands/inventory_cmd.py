@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -75,7 +74,7 @@ def filter_sites(sites: list[Site], status: str | None, text: str | None,
 def sites_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     include_deleted = args.status in ("deleted", "all")
-    snap = asyncio.run(service.load(cfg, include_deleted=include_deleted))
+    snap = service.run_sync(service.load(cfg, include_deleted=include_deleted))
     plat = service.find_platform(snap.inventory, args.platform).nid if args.platform is not None else None
     sites = filter_sites(snap.inventory.sites, args.status, args.filter, plat)
     if args.json:
@@ -98,7 +97,7 @@ def _platforms_args(p: argparse.ArgumentParser) -> None:
 @command("platforms", "list platforms from the hostmaster", _platforms_args)
 def platforms_cmd(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    snap = asyncio.run(service.load(cfg))
+    snap = service.run_sync(service.load(cfg))
     plats = [p for p in snap.inventory.platforms if args.all or p.status.label != "deleted"]
     if args.json:
         emit_json_rows([platform_json(p) for p in plats])

@@ -54,6 +54,7 @@ Decisions for the ambiguous cases (each one is pinned by a test):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import cmp_to_key
@@ -155,6 +156,7 @@ def _parse_body(body: str, compat: int | None, raw: str) -> DrupalVersion | None
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_version(s: str | None) -> DrupalVersion | None:
     """Parse a Drupal version string; None means unknown (never raises on bad input)."""
     if s is None:
