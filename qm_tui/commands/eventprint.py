@@ -11,10 +11,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..engine.events import Event, Output, RunFinished, RunStarted, StepChanged, event_json
-from ..engine.runner import Runner
+
+if TYPE_CHECKING:
+    from ..engine.runner import Runner
 
 
 class Printer:

@@ -6,15 +6,17 @@ import argparse
 import asyncio
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cli import EXIT_USAGE, UsageError, command, config_from
 from ..config import Config
 from ..engine.journal import Journal
-from ..engine.preflight import Refused
-from ..engine.runner import Prepared, Runner
 from .eventprint import Printer, guard_signals, spawn_runner
 from .output import emit_json
+
+if TYPE_CHECKING:  # the engine (asyncssh) is imported only when a command runs: fast --help
+    from ..engine.preflight import Refused
+    from ..engine.runner import Prepared, Runner
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -57,6 +59,8 @@ async def _prepare(runner: Runner, args: argparse.Namespace, cfg: Config, run_id
 
 @command("plan", "preflight and the ordered steps of a quick migrate (changes nothing)", _plan_args)
 def plan_cmd(args: argparse.Namespace) -> int:
+    from ..engine.runner import Runner
+
     cfg = config_from(args)
     args.break_lock = False  # plan never changes anything
 
@@ -99,6 +103,9 @@ def refused(exc: Refused) -> int:
 
 @command("migrate", "quick-migrate a site to another platform", _migrate_args)
 def migrate_cmd(args: argparse.Namespace) -> int:
+    from ..engine.preflight import Refused
+    from ..engine.runner import Runner
+
     cfg = config_from(args)
 
     async def go() -> int:
@@ -156,6 +163,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 @command("_run", "", _run_args)
 def detached_runner(args: argparse.Namespace) -> int:
     """The detached runner: no terminal; everything goes to the journal and the run's logs."""
+    from ..engine.preflight import Refused
+    from ..engine.runner import Runner
+
     cfg = config_from(args)
 
     async def go() -> int:

@@ -9,7 +9,6 @@ import time
 
 from ..cli import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, UsageError, command, config_from
 from ..engine.journal import Journal, RunRecord
-from ..engine.runner import AlreadyDone, Runner
 from .eventprint import Printer, guard_signals
 from .runs_cmd import step_state
 
@@ -108,6 +107,8 @@ def abort_cmd(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace, action: str) -> int:
+    from ..engine.runner import AlreadyDone, Runner
+
     cfg = config_from(args)
 
     async def go() -> int:
