@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 failed, 2 usage/config/refused (nothing changed), 3 needs at
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -78,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qm-tui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `qm-tui sites | head`: the reader left; not an error, and no traceback at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _load_commands() -> None:
