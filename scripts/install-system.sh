@@ -21,6 +21,11 @@ db_answers() {
 if ! db_answers; then
   [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 fi
+# qm-tui demo runs its own private server (mariadb-install-db + mariadbd as the current user): it needs
+# the server binaries even when another server answers. mariadb-server-core has them and no service.
+if [ ! -x /usr/sbin/mariadbd ] || ! have mariadb-install-db; then
+  [[ " ${need[*]-} " == *" mariadb-server "* ]] || need+=(mariadb-server-core)
+fi
 have mariadb || need+=(mariadb-client)
 have mariadb-dump || need+=(mariadb-client)
 
