@@ -146,6 +146,23 @@ def clear_standin(lab: Lab) -> None:
         (lab.root("aegir.lab.test") / f"drush-standin.{kind}").unlink(missing_ok=True)
 
 
+def source_of(lab: Lab, uri: str) -> str:
+    """The platform the site started on (in the seed scenario)."""
+    return lab.world.platform_of(lab.world.site(uri)).title
+
+
+def reset_faults(lab: Lab) -> Iterator[None]:
+    """For an autouse fixture: no injected drush fault, and every host up and running, around a test."""
+    clear_standin(lab)
+    yield
+    clear_standin(lab)
+    for host in lab.hosts.hosts.values():
+        if host.frozen:
+            host.thaw()
+        if not host.running:
+            host.start()
+
+
 __all__ = ["AEGIR_ROOT", "Lab", "SiteState", "assert_files_at", "clear_standin", "cli", "fronts_of",
-           "hostmaster_platform", "make_lab", "need_lab", "no_leftovers", "run_id_of", "site_db", "site_state",
-           "standin", "tree_fingerprint"]
+           "hostmaster_platform", "make_lab", "need_lab", "no_leftovers", "reset_faults", "run_id_of", "site_db",
+           "site_state", "source_of", "standin", "tree_fingerprint"]

@@ -87,19 +87,10 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mover]:
             if p.title != platform and p.status != -2:
                 assert not lab.site_dir(uri, p.title).exists(), f"site dir left on {p.title}"
 
-    def platform(uri: str) -> str:
-        conn = lab.admin.connect(lab.accounts.database)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pn.title FROM node n JOIN hosting_site s ON s.vid = n.vid JOIN node pn "
-                            "ON pn.nid = s.platform WHERE n.title = %s", (uri,))
-                return cur.fetchone()[0]
-        finally:
-            conn.close()
-
     del fronts
     try:
-        yield Mover(lab, lab.config_path, lab.state_dir, state, where, platform)
+        yield Mover(lab, lab.config_path, lab.state_dir, state, where,
+                    lambda uri: hostmaster_platform(lab, uri))  # type: ignore[arg-type]
     finally:
         lab.close()
 

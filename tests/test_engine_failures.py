@@ -15,14 +15,15 @@ from lab_support import (
     REPO,
     Lab,
     assert_files_at,
-    clear_standin,
     cli,
     fronts_of,
     hostmaster_platform,
     make_lab,
     no_leftovers,
+    reset_faults,
     site_db,
     site_state,
+    source_of,
     standin,
 )
 
@@ -39,13 +40,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(autouse=True)
 def _clean(lab: Lab) -> Iterator[None]:
-    clear_standin(lab)
-    yield
-    clear_standin(lab)
-
-
-def source_of(lab: Lab, uri: str) -> str:
-    return lab.world.platform_of(lab.world.site(uri)).title
+    yield from reset_faults(lab)
 
 
 def rolled_back(lab: Lab, uri: str, args: tuple[str, ...] = (), target: str = DST,

@@ -25,8 +25,10 @@ from lab_support import (
     hostmaster_platform,
     make_lab,
     no_leftovers,
+    reset_faults,
     run_id_of,
     site_state,
+    source_of,
     standin,
 )
 
@@ -43,18 +45,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(autouse=True)
 def _clean(lab: Lab) -> Iterator[None]:
-    clear_standin(lab)
-    yield
-    clear_standin(lab)
-    for host in lab.hosts.hosts.values():
-        if host.frozen:
-            host.thaw()
-        if not host.running:
-            host.start()
-
-
-def source_of(lab: Lab, uri: str) -> str:
-    return lab.world.platform_of(lab.world.site(uri)).title
+    yield from reset_faults(lab)
 
 
 def wait_for_step(lab: Lab, run_id: str, name: str, state: str = "started", timeout: float = 90) -> None:
