@@ -9,7 +9,7 @@ screen comes next, so the migration screens can be wired in here later.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import App, SystemCommand
@@ -17,14 +17,22 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
+from .commands.eventprint import spawn_runner
 from .config import Config
 from .engine.model import Inventory
+from .screens.base import describe_error
 from .screens.compare import CompareScreen
+from .screens.confirm import ConfirmAction, MigrateConfirm, platform_key
 from .screens.help import HelpScreen
-from .screens.messages import MigrateRequested, OpenCompare, OpenSite
+from .screens.messages import MigrateRequested, OpenCompare, OpenRun, OpenRuns, OpenSite
 from .screens.palette import SiteCommands
+from .screens.run import RunScreen
+from .screens.runs import RunsScreen
 from .screens.site import SiteScreen
 from .screens.sites import SitesScreen
+
+if TYPE_CHECKING:
+    from .engine.runner import Prepared
 
 __all__ = ["QmApp", "run_app"]
 
@@ -51,7 +59,8 @@ class QmApp(App[int], inherit_bindings=False):
     def __init__(self, config: Config, read_only: bool = False) -> None:
         super().__init__()
         self.config = config
-        self.read_only = read_only  # hides every dangerous action (migrate, and later abort/rollback)
+        self.read_only = read_only  # hides every dangerous action (migrate, abort, rollback, resume)
+        self._quit_asked = False
         self.inventory: Inventory | None = None  # the last list the Sites screen loaded
         self.set_reactive(QmApp.strict, config.strict)
         where = config.title or config.hostmaster.server
@@ -112,6 +121,8 @@ class QmApp(App[int], inherit_bindings=False):
         yield SystemCommand(
             "Strict mode: turn " + ("off" if self.strict else "on"),
             "Strict mode: an enabled module missing on the target blocks it", self.action_toggle_strict)
+        yield SystemCommand("Runs", "Migration history; attach to a run, resume or roll it back",
+                            self.action_runs)
         yield SystemCommand("Help", "Keys of this screen and global keys", self.action_help)
         yield from super().get_system_commands(screen)
 
@@ -130,9 +141,61 @@ class QmApp(App[int], inherit_bindings=False):
         if self.read_only:
             self.notify("read-only mode: migration is disabled", severity="warning")
             return
-        # The Confirm and Run screens plug in here once the migration engine exists.
-        self.notify(f"{message.site.uri} → {message.platform.title}: migration engine not available yet",
-                    title="Migrate", severity="warning")
+        site, platform, strict = message.site, message.platform, message.strict
+        self.push_screen(MigrateConfirm(self.config, site, platform, strict),
+                         lambda prep: self.start_run(prep, platform_key(platform), strict))
+
+    def start_run(self, prep: Prepared | None, platform: str, strict: bool) -> None:
+        """Confirmed: start the detached runner (closing the TUI never stops it) and follow it."""
+        if prep is None or self.read_only:
+            return
+        run_id = prep.ctx.run_id
+        argv = ["_run", prep.ctx.uri, platform, "--run-id", run_id, "--strict" if strict else "--no-strict"]
+        try:
+            proc, out = spawn_runner(self.config, run_id, argv)
+        except OSError as exc:
+            self.notify(describe_error(exc), title="The runner did not start", severity="error", timeout=15)
+            return
+        self.push_screen(RunScreen(run_id, proc=proc, out=out))
+
+    def action_runs(self) -> None:
+        if not isinstance(self.screen, RunsScreen):
+            self.push_screen(RunsScreen())
+
+    @on(OpenRuns)
+    def _open_runs(self) -> None:
+        self.action_runs()
+
+    @on(OpenRun)
+    def _open_run(self, message: OpenRun) -> None:
+        self.push_screen(RunScreen(message.run_id))
+
+    # --- quitting while attached ------------------------------------------------------------------
+
+    def attached_run(self) -> str | None:
+        """The id of a running migration a Run screen follows, if any."""
+        for screen in self.screen_stack:
+            if isinstance(screen, RunScreen) and screen.run_state == "running":
+                return screen.run_id
+        return None
+
+    async def action_quit(self) -> None:
+        run_id = self.attached_run()
+        if run_id is None or self._quit_asked:
+            self.exit(0)
+            return
+        self._quit_asked = True
+
+        def answered(yes: bool | None) -> None:
+            self._quit_asked = False
+            if yes:
+                self.exit(0)
+
+        self.push_screen(ConfirmAction(
+            "The run continues",
+            f"Run {run_id} goes on in its own detached process; quitting only stops watching it.\n"
+            f"Reattach with: qm-tui watch {run_id}  (or the Runs screen: R, or \"Runs\" in the palette)",
+            "Quit", cancel_label="Stay", dangerous=False), answered)
 
 
 def run_app(config: Config, read_only: bool = False) -> int:

