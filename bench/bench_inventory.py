@@ -169,7 +169,8 @@ def main() -> int:
                     help="also time targets in-process with versions.parse_version memoised (an experiment)")
     args = ap.parse_args()
 
-    admin = AdminParams(host=args.host, port=args.port)
+    found = AdminParams.discover()  # the lab admin of scripts/install-system.sh, else root
+    admin = AdminParams(host=args.host, port=args.port, user=found.user, password=found.password)
     t0 = time.perf_counter()
     world = build_scale_world(args.sites, args.platforms, args.modules)
     build_s = time.perf_counter() - t0
