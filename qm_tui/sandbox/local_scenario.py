@@ -36,7 +36,7 @@ from .scenario import (
     platform_code,
 )
 from .site_db import site_files
-from .world import BASE_TIME, Case, Client, CodeExt, Platform, Server, Service, Site, SiteAlias, World
+from .world import BASE_TIME, Case, CodeExt, Platform, Server, Service, SiteAlias, World
 
 HOSTMASTER_URI = "aegir.local.test"
 BIG_SITE = "big-d7.local.test"
@@ -84,38 +84,6 @@ LOCAL_CASES: dict[str, Case] = {
 }
 
 
-class _LocalBuilder(_Builder):
-    """``_Builder`` with the master as every site's db server (``_Builder.site`` names db.lab.test)."""
-
-    def __init__(self, world: World, db: Server) -> None:
-        super().__init__(world)
-        self.db = db
-
-    def site(self, uri: str, platform: Platform, profile: str, client: Client, enabled: set[str],
-             installed: dict[str, int] | None = None, status: int = 1, local: str = "", **kw: object) -> Site:
-        nid, vid = self.w.alloc()
-        t = self.w.tick()
-        s = Site(nid=nid, vid=vid, title=uri, created=t, changed=t, context=uri, client=client.nid,
-                 db_server=self.db.nid, db_name=f"{self.w.prefix}s{nid}", platform=platform.nid,
-                 profile=self.w.package(profile, "profile").nid, status=1, cron_key=f"ck{nid:04d}",
-                 last_cron=t + 3600, local_exts=exts(local, "site"), **kw)  # type: ignore[arg-type]
-        self.w.sites.append(s)
-        if status == 0:  # queued for install: no db, never verified
-            s.status, s.db_name, s.last_cron = 0, "", None
-            self.task("install", s, status=0)
-            return s
-        s.files = s.files or site_files(uri)
-        s.verified = self.w.tick()
-        self.w.verify_site(s, enabled, installed)
-        self.task("install", s)
-        if status != 1:
-            s.status = status
-            self.task("disable" if status == -1 else "delete", s)
-            if status == -2:
-                s.context = None
-        return s
-
-
 def build_local_world(prefix: str, root: str, *, master: str = "localhost", big_site_mb: int = 0,
                       db_server_user: str = "root", db_server_passwd: str = "") -> World:
     """The single-server scenario (module docstring); ``root`` is the aegir_root every path is under."""
@@ -126,7 +94,7 @@ def build_local_world(prefix: str, root: str, *, master: str = "localhost", big_
     m = stub.server(master, [*apache, Service("db", "mysql", 3306)], ctx="server_master", ip="127.0.0.1",
                     human_name="Aegir master (this machine)", db_user=db_server_user, db_passwd=db_server_passwd)
     web2 = stub.server("web2.local.test", list(apache), real=False, ip="10.10.0.12")  # registered, no tree
-    b = _LocalBuilder(w, m)
+    b = _Builder(w, db_server=m.title)  # the master is every site's db server
 
     def plat(title: str, core: str, code: list[CodeExt], server: Server = m, **kw: object) -> Platform:
         path = f"{root}/platforms/{kw.pop('dir', title)}"

@@ -226,9 +226,10 @@ CASES: dict[str, Case] = {
 
 
 class _Builder:
-    def __init__(self, world: World, tasks: bool = True) -> None:
+    def __init__(self, world: World, tasks: bool = True, db_server: str = "db.lab.test") -> None:
         self.w = world
         self.tasks = tasks
+        self.db_server = db_server  # every site's database server (node title)
 
     def server(self, title: str, services: list[Service], *, real: bool = True, ctx: str | None = None,
                ip: str | None = None, **kw: object) -> Server:
@@ -266,7 +267,7 @@ class _Builder:
         nid, vid = self.w.alloc()
         t = self.w.tick()
         prof = self.w.package(profile, "profile")
-        db = self.w.server("db.lab.test")
+        db = self.w.server(self.db_server)
         s = Site(nid=nid, vid=vid, title=uri, created=t, changed=t, context=uri, client=client.nid, db_server=db.nid,
                  db_name=f"{self.w.prefix}s{nid}", platform=platform.nid, profile=prof.nid, status=1,
                  cron_key=f"ck{nid:04d}", last_cron=t + 3600, local_exts=exts(local, "site"), **kw)  # type: ignore[arg-type]
