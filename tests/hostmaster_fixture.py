@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
+import pytest
 import yaml
 
 from qm_tui.sandbox.hostmaster_db import (
@@ -29,8 +30,8 @@ from qm_tui.sandbox.hostmaster_db import (
 )
 from qm_tui.sandbox.world import DbCreds, World
 
-ADMIN = AdminParams(host=os.environ.get("QM_TEST_MYSQL_HOST", "127.0.0.1"),
-                    port=int(os.environ.get("QM_TEST_MYSQL_PORT", "3306")))
+# The lab admin account of scripts/install-system.sh (a fresh Debian's root has no TCP login), else root.
+ADMIN = AdminParams.discover()
 MASTER = "aegir.lab.test"
 
 
@@ -121,3 +122,13 @@ def side_database(accounts: HostmasterAccounts, suffix: str, copy_from: str | No
                 cur.execute(f"DROP DATABASE IF EXISTS {ident(name)}")
     finally:
         conn.close()
+
+
+def accounts_or_skip(world: World) -> Iterator[HostmasterAccounts]:
+    """For a module fixture: a hostmaster with ``world`` for the module, or a skip naming why (a failure
+    under CI=true)."""
+    try:
+        with lab_hostmaster(world) as acc:
+            yield acc
+    except Unreachable as exc:
+        pytest.skip(str(exc))

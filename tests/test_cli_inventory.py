@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostmaster_fixture import Unreachable, admin_query, lab_hostmaster, side_database, write_config
+from hostmaster_fixture import accounts_or_skip, admin_query, side_database, write_config
 
 from qm_tui.sandbox.hostmaster_db import HostmasterAccounts, ident
 from qm_tui.sandbox.scenario import CASES, build_lab_world
@@ -37,11 +37,7 @@ def world() -> World:
 
 @pytest.fixture(scope="module")
 def accounts(world: World) -> Iterator[HostmasterAccounts]:
-    try:
-        with lab_hostmaster(world) as acc:
-            yield acc
-    except Unreachable as exc:
-        pytest.skip(str(exc))
+    yield from accounts_or_skip(world)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostmaster_fixture import Unreachable, lab_hostmaster, write_config
+from hostmaster_fixture import accounts_or_skip, lab_hostmaster, write_config
 
 from qm_tui.config import Config, load_config
 from qm_tui.engine import hostmaster_db, service
@@ -37,11 +37,7 @@ def world() -> World:
 
 @pytest.fixture(scope="module")
 def accounts(world: World) -> Iterator[HostmasterAccounts]:
-    try:
-        with lab_hostmaster(world) as acc:
-            yield acc
-    except Unreachable as exc:
-        pytest.skip(str(exc))
+    yield from accounts_or_skip(world)
 
 
 @pytest.fixture(scope="module")

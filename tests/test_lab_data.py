@@ -1,6 +1,6 @@
 """The lab's data: hostmaster DB, per-site DBs and Aegir trees built from the seed scenario.
 
-Real MariaDB (127.0.0.1:3306 as root, or QM_TEST_MYSQL_HOST/PORT); every database and account
+Real MariaDB (the lab admin of scripts/install-system.sh, else root on 127.0.0.1:3306); every database and account
 uses a fresh ``qmt<hex>_`` prefix and is dropped at the end, also on failure. The checks look at
 raw facts (SQL, files), not at the product's comparison code.
 """

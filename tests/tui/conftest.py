@@ -19,8 +19,6 @@ from qm_tui.app import QmApp
 from qm_tui.config import Config, load_config
 
 WORLD_PREFIX = "qmtui_"  # only names inside the data; nothing is created under it
-ADMIN_HOST = os.environ.get("QM_TEST_MYSQL_HOST", "127.0.0.1")
-ADMIN_PORT = int(os.environ.get("QM_TEST_MYSQL_PORT", "3306"))
 
 
 @pytest.fixture(scope="session")
