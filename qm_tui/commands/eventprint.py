@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,6 +94,18 @@ def guard_signals(runner: Runner, cfg: Config, printer: Printer) -> Iterator[Non
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def drive(runner: Runner, cfg: Config, json_lines: bool, start: Callable[[], Awaitable[int]]) -> int:
+    """Run ``start()`` (a migrate, resume or rollback on ``runner``) with its events printed and the
+    terminal's signals guarded; the runner is closed afterwards."""
+    printer = Printer(json_lines)
+    runner.subscribe(printer)
+    try:
+        with guard_signals(runner, cfg, printer):
+            return await start()
+    finally:
+        await runner.close()
 
 
 def spawn_runner(cfg: Config, run_id: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..cli import EXIT_USAGE, UsageError, command, config_from
 from ..config import Config
 from ..engine.journal import Journal
-from .eventprint import Printer, guard_signals, spawn_runner
+from .eventprint import drive, spawn_runner
 from .output import emit_json
 
 if TYPE_CHECKING:  # the engine (asyncssh) is imported only when a command runs: fast --help
@@ -118,13 +118,11 @@ def migrate_cmd(args: argparse.Namespace) -> int:
                 raise Refused(problems)
             if args.detach:
                 return _detach(cfg, args, prep)
-            print(f"run {prep.ctx.run_id}", flush=True)
-            printer = Printer(args.json_events)
-            runner.subscribe(printer)
-            with guard_signals(runner, cfg, printer):
-                return await runner.migrate(prep, preflighted=True)
-        finally:
+        except BaseException:
             await runner.close()
+            raise
+        print(f"run {prep.ctx.run_id}", flush=True)
+        return await drive(runner, cfg, args.json_events, lambda: runner.migrate(prep, preflighted=True))
 
     try:
         return asyncio.run(go())
@@ -170,14 +168,12 @@ def detached_runner(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         runner = Runner(cfg)
-        try:
-            prep = await runner.prepare(args.uri, args.platform, args.strict, run_id=args.run_id)
-            printer = Printer(False)
-            runner.subscribe(printer)
-            with guard_signals(runner, cfg, printer):
-                return await runner.migrate(prep)
-        finally:
-            await runner.close()
+
+        async def start() -> int:
+            return await runner.migrate(await runner.prepare(args.uri, args.platform, args.strict,
+                                                             run_id=args.run_id))
+
+        return await drive(runner, cfg, False, start)
 
     try:
         return asyncio.run(go())

@@ -9,7 +9,7 @@ import time
 
 from ..cli import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, UsageError, command, config_from
 from ..engine.journal import Journal, RunRecord
-from .eventprint import Printer, guard_signals
+from .eventprint import drive
 from .runs_cmd import step_state
 
 ABORT_ANSWER_SECONDS = 5.0
@@ -113,13 +113,8 @@ def _recover(args: argparse.Namespace, action: str) -> int:
 
     async def go() -> int:
         runner = Runner(cfg)
-        printer = Printer(getattr(args, "json_events", False))
-        runner.subscribe(printer)
-        try:
-            with guard_signals(runner, cfg, printer):
-                return await runner.recover(args.run_id, action)
-        finally:
-            await runner.close()
+        json_lines = getattr(args, "json_events", False)
+        return await drive(runner, cfg, json_lines, lambda: runner.recover(args.run_id, action))
 
     try:
         return asyncio.run(go())
