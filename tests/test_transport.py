@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -247,6 +248,13 @@ async def test_local_write_private_file(local: LocalTransport, tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["creds.cnf", "new"]
     with pytest.raises(TransportError, match=r"^localhost: cannot write /nonexistent/x: No such file"):
         await local.write_private_file("/nonexistent/x", b"x")
+
+
+def test_local_runs_do_not_pay_for_asyncssh() -> None:
+    """asyncssh takes ~0.2 s to import; every CLI call on a single-server layout would pay it."""
+    code = ("import sys, qm_tui.engine.runner, qm_tui.engine.transport as t; assert 'asyncssh' not in sys.modules; "
+            "t.SshTransport; assert 'asyncssh' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 async def test_pool_hands_out_one_transport_per_host(tmp_path: Path) -> None:

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..config import SshConfig
 from .transport_base import (
     KILL_GRACE,
+    MAX_CHANNELS,
     CmdResult,
     LineCallback,
     Outcome,
@@ -32,7 +34,9 @@ from .transport_base import (
     TransportError,
 )
 from .transport_local import LocalTransport
-from .transport_ssh import MAX_CHANNELS, SshTransport
+
+if TYPE_CHECKING:
+    from .transport_ssh import SshTransport
 
 __all__ = ["CmdResult", "LineCallback", "LocalTransport", "Outcome", "PgidCallback", "SshTransport",
            "Transport", "TransportError", "TransportPool"]
@@ -56,6 +60,8 @@ class TransportPool:
             if host in self.local_names:
                 t = LocalTransport(host, kill_grace=self.kill_grace)
             else:
+                from .transport_ssh import SshTransport  # asyncssh costs ~0.2 s to import: only when needed
+
                 t = SshTransport(host, self.ssh, kill_grace=self.kill_grace, max_channels=self.max_channels)
             self._transports[host] = t
         return t
@@ -69,3 +75,11 @@ class TransportPool:
     async def close_all(self) -> None:
         transports, self._transports = list(self._transports.values()), {}
         await asyncio.gather(*(t.close() for t in transports), return_exceptions=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SshTransport":
+        from .transport_ssh import SshTransport
+
+        return SshTransport
+    raise AttributeError(name)

@@ -27,6 +27,7 @@ OUTPUT_LIMIT = 256 * 1024  # bytes of each stream kept in a CmdResult (the tail)
 LINE_LIMIT = 64 * 1024  # a longer line without a newline is passed to on_line in pieces
 KILL_GRACE = 10.0  # seconds between TERM and KILL
 KILL_WAIT = 5.0  # seconds to wait for a group to vanish after KILL
+MAX_CHANNELS = 8  # per SSH connection; OpenSSH's MaxSessions defaults to 10
 
 
 class Outcome(StrEnum):

@@ -17,6 +17,7 @@ from .safety import check_host
 from .transport_base import (
     KILL_GRACE,
     KILL_WAIT,
+    MAX_CHANNELS,
     Capture,
     Job,
     StartUnsure,
@@ -27,8 +28,7 @@ from .transport_base import (
     gather_or_cancel,
 )
 
-MAX_CHANNELS = 8  # OpenSSH's MaxSessions defaults to 10 channels per connection...
-KILL_CHANNELS = 2  # ...and the other two are kept for kill_group, which must not wait for a slot
+KILL_CHANNELS = 2  # the two of OpenSSH's 10 that MAX_CHANNELS leaves: kill_group must not wait for a slot
 _CHUNK = 65536
 _CLOSE_WAIT = 5.0  # a frozen peer never acknowledges a close: abort after this
 
