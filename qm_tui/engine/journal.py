@@ -122,15 +122,10 @@ class RunRecord:
     @property
     def runner_alive(self) -> bool:
         """A runner on this machine is alive if its pid exists and it heartbeats."""
+        fresh = self.heartbeat_at is not None and time.time() - self.heartbeat_at < HEARTBEAT_STALE
         if self.runner_pid is None or self.runner_host != socket.gethostname():
-            return self.heartbeat_at is not None and time.time() - self.heartbeat_at < HEARTBEAT_STALE
-        try:
-            os.kill(self.runner_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return self.heartbeat_at is not None and time.time() - self.heartbeat_at < HEARTBEAT_STALE
+            return fresh
+        return fresh and pid_alive(self.runner_pid)
 
     @property
     def public_state(self) -> str:
@@ -278,3 +273,14 @@ class Journal:
         return self.db.execute(
             "SELECT id, ts, seq, host, stream, line FROM events WHERE run_id = ? AND id > ? "
             "ORDER BY id LIMIT ?", (run_id, after_id, limit)).fetchall()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (owned by anyone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

@@ -8,7 +8,6 @@ rolls it back.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import socket
@@ -22,7 +21,7 @@ from .eligibility import TargetVerdict
 from .events import EventSink
 from .execution import EXIT_ATTENTION, EXIT_MIGRATED, EXIT_REFUSED, EXIT_ROLLED_BACK, Execution
 from .hostmaster_db import HostmasterDB
-from .journal import Journal, RunRecord, new_run_id
+from .journal import Journal, RunRecord, new_run_id, pid_alive
 from .model import Platform, PlatformStatus, Site, SiteStatus
 from .plan import MigrationContext, build_context
 from .preflight import Refused, preflight
@@ -126,7 +125,7 @@ class Runner:
         m = re.match(r"run (\S+) pid (\d+) on (\S+)", owner)
         if m:
             run = self.journal.get_run(m.group(1))
-            alive = run.runner_alive if run else (m.group(3) == socket.gethostname() and _pid_alive(int(m.group(2))))
+            alive = run.runner_alive if run else (m.group(3) == socket.gethostname() and pid_alive(int(m.group(2))))
             if alive:
                 raise RecoveryError(f"the lock {ctx.lock_dir} on {ctx.master} belongs to a live runner ({owner}); "
                                     f"not breaking it")
@@ -189,14 +188,6 @@ class Runner:
         return await execution.run(mode=action)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _ctx_json(ctx: MigrationContext) -> dict[str, object]:
