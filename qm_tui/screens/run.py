@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,9 @@ class RunScreen(EngineScreen):
         self.record: RunRecord | None = None
         self.polls = 0
         self._journal: Journal | None = None
+        # The poll runs in a worker thread; closing its SQLite connection under it crashes the interpreter.
+        self._journal_lock = threading.Lock()
+        self._closed = False
         self._last_event = 0
         self._pending: str | None = None  # "rollback"/"resume" spawned, not yet claimed by its runner
         self._status = ""
@@ -144,15 +148,21 @@ class RunScreen(EngineScreen):
             await asyncio.sleep(self.poll_seconds if live else max(self.poll_seconds, IDLE_POLL_SECONDS))
 
     def on_unmount(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        with self._journal_lock:
+            self._closed = True
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     async def poll(self) -> None:
         """One read of the journal (in a thread: SQLite may wait on the runner's lock)."""
         self.post_message(await asyncio.to_thread(self._read))
 
     def _read(self) -> RunPolled:
+        with self._journal_lock:
+            return RunPolled(self.record, []) if self._closed else self._read_journal()
+
+    def _read_journal(self) -> RunPolled:
         try:
             if self._journal is None:
                 self._journal = Journal(Path(self.qm.config.state_dir), read_only=True)
