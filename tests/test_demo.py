@@ -1,6 +1,9 @@
 """``qm-tui demo`` end to end through the CLI: build the sandbox in a temp dir, quick-migrate its big
 site (300 MiB of files) with the printed config and environment, check the files moved by rename
 (same inode, same content, one place), ``--reset`` puts everything back, ``--stop`` stops mariadbd.
+The cluster layout (root with namespaces): a cluster site migrated over SSH with nothing but the
+config, the files invariant on all three fronts, ``--stop``/reuse/``--reset``, the hosts gone after
+``--stop`` and after the TUI exits.
 """
 
 from __future__ import annotations
@@ -8,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -18,9 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from qm_tui.sandbox.demo import BIG_SITE_MB, MARKER, stop_demo
+from qm_tui.sandbox import demo as demo_mod
+from qm_tui.sandbox.demo import BIG_SITE_MB, MARKER, DemoError, open_demo, stop_demo
+from qm_tui.sandbox.demo_cluster import cluster_view
+from qm_tui.sandbox.lab import AEGIR_ROOT, CLUSTER, files_state
 from qm_tui.sandbox.local_scenario import BIG_SITE
 from qm_tui.sandbox.mariadb_private import missing_binaries
+from qm_tui.sandbox.sshd import lab_unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = "drupal-7.98-b"
@@ -46,10 +55,17 @@ def base(tmp_path: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        stop_demo(path)  # never leave a mariadbd behind, also when the test failed
+        stop_demo(path)  # never leave a mariadbd or an sshd behind, also when the test failed
     pid_file = path / "mysql" / "mysqld.pid"
     if pid_file.exists():
         assert not Path(f"/proc/{pid_file.read_text().strip()}").exists(), "mariadbd still running"
+    assert not processes(path)
+
+
+def processes(base: Path) -> list[str]:
+    """The sandbox's live processes: mariadbd and the hosts' sshds name files under it."""
+    r = subprocess.run(["pgrep", "-af", str(base)], capture_output=True, text=True)
+    return r.stdout.splitlines()
 
 
 def where(root: Path, uri: str) -> tuple[tuple[str, ...], int | None, str]:
@@ -141,3 +157,119 @@ def test_demo_refuses_a_directory_that_is_not_a_sandbox(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "not a qm-tui demo sandbox" in proc.stderr
     assert keep.read_text() == "mine\n"
+
+
+CLUSTER_SITE, CLUSTER_SOURCE = "cluster-d7.lab.test", "drupal-7.97-a"
+FrontState = dict[str, tuple[tuple[str, ...], int | None, str]]
+
+
+def fronts_state(base: Path, config: Path, uri: str) -> FrontState:
+    """files and private/files of the site on every cluster front: places, inode, content digest."""
+    view = cluster_view(base, config)
+    out: FrontState = {}
+    for host in CLUSTER:
+        for label in ("files", "private"):
+            st = files_state(view, host, uri, label)
+            out[f"{host} {label}"] = (st.places, st.inode, st.digest)
+    return out
+
+
+def expect_at(base: Path, config: Path, uri: str, platform: str, before: FrontState) -> None:
+    """The invariant: on each front, one place, under ``platform``, same inode and content as before."""
+    view = cluster_view(base, config)
+    after = fronts_state(base, config, uri)
+    for key, (_, inode, digest) in before.items():
+        host, label = key.split()
+        sub = "files" if label == "files" else "private/files"
+        want = str(view.path(host, f"{AEGIR_ROOT}/platforms/{platform}/sites/{uri}/{sub}"))
+        assert after[key] == ((want,), inode, digest), f"{key}: {after[key]} (wanted {want}, inode {inode})"
+
+
+@pytest.mark.lab
+def test_demo_cluster_layout(base: Path) -> None:
+    why = lab_unavailable_reason()
+    if why:
+        pytest.skip(f"cluster layout unavailable: {why}")
+    config, env, seconds = build(base, "--layout", "cluster")
+    assert seconds < 60, f"building both layouts took {seconds:.1f} s"
+    assert env == {"QM_TUI_CONFIG": str(config)}  # the config names the socket: no MYSQL_HOME
+    assert config == base / "cluster" / "client" / "config.yaml"
+    assert len([p for p in processes(base) if "sshd" in p]) == 5
+
+    # --stop: the database and every host; then reuse starts them again, on the same ports.
+    stopped = qm("demo", "--stop", "--path", str(base))
+    assert "database and 5 hosts stopped" in stopped.stderr, stopped.stderr
+    assert not processes(base)
+    config2, env2, _ = build(base, "--layout", "cluster")
+    assert (config2, env2) == (config, env)
+
+    before = fronts_state(base, config, CLUSTER_SITE)
+    for host in CLUSTER:
+        assert len(before[f"{host} files"][0]) == 1 and CLUSTER_SOURCE in before[f"{host} files"][0][0]
+    proc = qm("migrate", CLUSTER_SITE, TARGET, "--yes", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"succeeded: {CLUSTER_SITE} is on {TARGET}" in proc.stdout
+    expect_at(base, config, CLUSTER_SITE, TARGET, before)
+    assert platform_of(CLUSTER_SITE, env) == TARGET
+
+    # --reset: both layouts rebuilt, the site back where it was, no run history.
+    _, env3, seconds = build(base, "--reset", "--layout", "cluster")
+    assert seconds < 60
+    assert platform_of(CLUSTER_SITE, env3) == CLUSTER_SOURCE
+    rebuilt = fronts_state(base, config, CLUSTER_SITE)  # same places and content; new inodes
+    assert {k: (v[0], v[2]) for k, v in rebuilt.items()} == {k: (v[0], v[2]) for k, v in before.items()}
+    runs = qm("runs", "--json", env=env3)
+    assert runs.returncode == 0 and json.loads(runs.stdout) == [], runs.stdout + runs.stderr
+
+    stopped = qm("demo", "--stop", "--path", str(base))
+    assert "database and 5 hosts stopped" in stopped.stderr, stopped.stderr
+    assert not processes(base)
+
+
+@pytest.mark.lab
+def test_demo_tui_exit_stops_the_hosts(base: Path) -> None:
+    why = lab_unavailable_reason()
+    if why:
+        pytest.skip(f"cluster layout unavailable: {why}")
+    build(base, "--layout", "cluster", "--big-site-mb", "1")
+    qm("demo", "--stop", "--path", str(base))
+    controller, terminal = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if k not in ("QM_TUI_CONFIG", "MYSQL_HOME")}
+    tui = subprocess.Popen([sys.executable, "-m", "qm_tui", "demo", "--path", str(base), "--layout", "cluster"],
+                           stdin=terminal, stdout=terminal, stderr=subprocess.PIPE, cwd=REPO,
+                           env={**clean, "TERM": "xterm-256color"}, start_new_session=True)
+    os.close(terminal)
+    try:
+        deadline = time.monotonic() + 60
+        while len([p for p in processes(base) if "sshd" in p]) < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len([p for p in processes(base) if "sshd" in p]) == 5, "the TUI did not start the hosts"
+        while tui.poll() is None and time.monotonic() < deadline:
+            os.write(controller, b"\x11")  # ctrl+q, until the app is up to read it
+            try:
+                tui.wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+        assert tui.returncode == 0, tui.stderr.read().decode() if tui.stderr else ""
+    finally:
+        if tui.poll() is None:
+            tui.send_signal(signal.SIGHUP)  # its handler stops the database and the hosts too
+            tui.wait(30)
+        os.close(controller)
+    assert not processes(base), "database or hosts left running after the TUI exited"
+
+
+def test_demo_without_the_lab_builds_the_local_layout_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo_mod, "lab_unavailable_reason", lambda: "lab hosts need root")
+    lines: list[str] = []
+    sandbox = open_demo(tmp_path / "demo", big_site_mb=1, progress=lines.append)
+    try:
+        skipped = [line for line in lines if "Only the single-server layout is built" in line]
+        assert len(skipped) == 1 and skipped[0].endswith("the cluster layout's lab hosts need root"), lines
+        assert sandbox.cluster is None and not (tmp_path / "demo" / "cluster").exists()
+        with pytest.raises(DemoError, match="cluster layout is not available: lab hosts need root"):
+            sandbox.config("cluster")
+        assert sandbox.config("local").is_file()
+    finally:
+        sandbox.stop()
+    assert not processes(tmp_path / "demo")

@@ -1,8 +1,10 @@
-"""``qm-tui demo``: build (first run) or reuse the demo sandbox, then open the TUI on it.
+"""``qm-tui demo``: build (first run) or reuse the demo sandbox, then open the TUI on one of its layouts.
 
-``--no-tui`` builds it, prints the config path (first stdout line) and the ``export`` line a shell
-needs to use the CLI on it, and leaves its private MariaDB running; ``--stop`` stops that server.
-Without ``--no-tui`` the server is stopped when the TUI exits (also on Ctrl-C or an error).
+``--layout local`` (default: the single-server Aegir) or ``cluster`` (the SSH cluster, built when running
+as root with namespaces). ``--no-tui`` builds it, prints that layout's config path (first stdout line)
+and the ``export`` line a shell needs to use the CLI on it, and leaves its private MariaDB and the
+cluster's sshd hosts running; ``--stop`` stops them. Without ``--no-tui`` they are stopped when the TUI
+exits (also on Ctrl-C or an error), unless a detached migration still runs.
 """
 
 from __future__ import annotations
@@ -15,17 +17,34 @@ from pathlib import Path
 from types import FrameType
 
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
-from ..sandbox.demo import BIG_SITE_MB, Demo, default_dir, env_line, is_sandbox, open_demo, stop_demo
+from ..sandbox.demo import (
+    BIG_SITE_MB,
+    CLUSTER_ENV_FILE,
+    ENV_FILE,
+    LAYOUTS,
+    Demo,
+    DemoError,
+    default_dir,
+    env_line,
+    is_sandbox,
+    open_demo,
+    stop_demo,
+)
 from ..sandbox.mariadb_private import INSTALL_HINT, MariaDBUnavailable, missing_binaries
+from ..sandbox.sshd import lab_unavailable_reason
 
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reset", action="store_true", help="remove the sandbox and build it again")
     p.add_argument("--path", metavar="DIR", type=Path, default=None,
                    help=f"where the sandbox lives (default: {default_dir()})")
+    p.add_argument("--layout", choices=LAYOUTS, default="local",
+                   help="local: single server, no SSH (default); cluster: hostmaster and web fronts over SSH "
+                        "(root only)")
     p.add_argument("--no-tui", action="store_true",
-                   help="build or reuse it, print its config path and leave its database running for the CLI")
-    p.add_argument("--stop", action="store_true", help="stop the sandbox's database (left running by --no-tui)")
+                   help="build or reuse it, print the layout's config path, leave its database (and hosts) running")
+    p.add_argument("--stop", action="store_true",
+                   help="stop the sandbox's database and hosts (left running by --no-tui)")
     p.add_argument("--big-site-mb", metavar="MB", type=int, default=BIG_SITE_MB,
                    help=f"size of the big site's files on a (re)build (default: {BIG_SITE_MB})")
 
@@ -41,34 +60,53 @@ def demo(args: argparse.Namespace) -> int:
         if not is_sandbox(base):
             print(f"qm-tui: {base} is not a demo sandbox", file=sys.stderr)
             return EXIT_USAGE
-        print("demo: database stopped" if stop_demo(base) else "demo: database was not running", file=sys.stderr)
+        db, hosts = stop_demo(base)
+        what = [*(["database"] if db else []), *([f"{hosts} hosts"] if hosts else [])]
+        _progress(f"{' and '.join(what)} stopped" if what else "nothing was running")
         return EXIT_OK
     missing = missing_binaries()
     if missing:
         print(f"qm-tui: {', '.join(missing)} not found: {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    why = lab_unavailable_reason() if args.layout == "cluster" else None
+    if why:
+        print(f"qm-tui: the cluster layout needs the lab hosts: {why}", file=sys.stderr)
         return EXIT_USAGE
     try:
         sandbox = open_demo(base, reset=args.reset, big_site_mb=args.big_site_mb, progress=_progress)
     except MariaDBUnavailable as exc:
         print(f"qm-tui: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    try:
+        sandbox.config(args.layout)
+    except DemoError as exc:  # the cluster's build failed, or it was built without it
+        print(f"qm-tui: {exc}", file=sys.stderr)
+        sandbox.stop()
+        return EXIT_FAILED
     verb = "built" if sandbox.built else "reused"
     _progress(f"sandbox {verb} in {sandbox.seconds:.1f} s: {sandbox.base}")
     if args.no_tui:
-        return _print_usage(sandbox)
-    return _run_tui(sandbox, read_only=bool(getattr(args, "read_only", False)))
+        return _print_usage(sandbox, args.layout)
+    return _run_tui(sandbox, args.layout, read_only=bool(getattr(args, "read_only", False)))
 
 
-def _print_usage(sandbox: Demo) -> int:
-    print(sandbox.config_path, flush=True)
-    print(env_line(sandbox.config_path, sandbox.env), flush=True)
-    _progress("its MariaDB keeps running for the CLI: paste the export line above (or source "
-              f"{sandbox.base / 'env.sh'}), then e.g. qm-tui sites; stop it with: qm-tui demo --stop"
-              + ("" if sandbox.base == default_dir().resolve() else f" --path {sandbox.base}"))
+def _where(sandbox: Demo) -> str:
+    return "" if sandbox.base == default_dir().resolve() else f" --path {sandbox.base}"
+
+
+def _print_usage(sandbox: Demo, layout: str) -> int:
+    sandbox.detach()  # the hosts must outlive this process
+    config = sandbox.config(layout)
+    print(config, flush=True)
+    print(env_line(config, sandbox.env(layout)), flush=True)
+    env_file = sandbox.base / (ENV_FILE if layout == "local" else CLUSTER_ENV_FILE)
+    running = "its MariaDB" + (" and its cluster's hosts keep" if sandbox.cluster else " keeps")
+    _progress(f"{running} running for the CLI: paste the export line above (or source {env_file}), then e.g. "
+              f"qm-tui sites; stop them with: qm-tui demo --stop{_where(sandbox)}")
     return EXIT_OK
 
 
-def _run_tui(sandbox: Demo, read_only: bool) -> int:
+def _run_tui(sandbox: Demo, layout: str, read_only: bool) -> int:
     def hangup(signum: int, _frame: FrameType | None) -> None:
         # The terminal is gone (or we are told to go): stop the database, then die of the same signal.
         sandbox.stop()
@@ -78,12 +116,13 @@ def _run_tui(sandbox: Demo, read_only: bool) -> int:
     signal.signal(signal.SIGHUP, hangup)
     signal.signal(signal.SIGTERM, hangup)
     try:
-        os.environ.update(sandbox.env)  # the engine's mariadb/mariadb-dump find the private socket
-        os.environ["QM_TUI_CONFIG"] = str(sandbox.config_path)  # for runners and commands it spawns
+        config = sandbox.config(layout)
+        os.environ.update(sandbox.env(layout))  # the local engine's mariadb/mariadb-dump find the private socket
+        os.environ["QM_TUI_CONFIG"] = str(config)  # for runners and commands it spawns
         from ..app import run_app
         from ..config import load_config
 
-        return run_app(load_config(sandbox.config_path), read_only=read_only)
+        return run_app(load_config(config), read_only=read_only)
     finally:
         _stop_unless_busy(sandbox)
 
@@ -94,9 +133,9 @@ def _stop_unless_busy(sandbox: Demo) -> None:
     except Exception:  # noqa: BLE001 - an unreadable journal must not keep the database running
         live = []
     if live:
-        where = "" if sandbox.base == default_dir().resolve() else f" --path {sandbox.base}"
-        _progress(f"run {', '.join(live)} is still running: the sandbox's MariaDB stays up for it; "
-                  f"stop it afterwards with: qm-tui demo --stop{where}")
+        sandbox.detach()
+        _progress(f"run {', '.join(live)} is still running: the sandbox's MariaDB (and hosts) stay up for it; "
+                  f"stop them afterwards with: qm-tui demo --stop{_where(sandbox)}")
         return
-    _progress("stopping the sandbox's MariaDB")
+    _progress("stopping the sandbox's MariaDB" + (" and its cluster's hosts" if sandbox.cluster else ""))
     sandbox.stop()

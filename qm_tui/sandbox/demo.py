@@ -1,17 +1,20 @@
 """The ``qm-tui demo`` sandbox: build once under the user's state dir, reuse it afterwards.
 
-``open_demo(base)`` returns a running ``Demo``: a single-server Aegir (``local.build_local``: the
-hostmaster is the only web server, no SSH) with its own private MariaDB (``mariadb_private``: datadir
-and unix socket under ``base/mysql``, no TCP port). A finished build leaves ``base/demo.json``; a later
-call finds it, restarts the private server and checks the hostmaster database is there, else rebuilds.
-``reset=True`` stops the server and removes the sandbox first. ``stop_demo(base)`` stops a server a
-``--no-tui`` run left running (its pid file names it).
+``open_demo(base)`` returns a running ``Demo`` with its own private MariaDB (``mariadb_private``: datadir
+and unix socket under ``base/mysql``, no TCP port) holding the hostmaster databases of two layouts:
+
+* ``local``: a single-server Aegir (``local.build_local``: the hostmaster is the only web server, no SSH),
+  config ``base/client/config.yaml``; always built.
+* ``cluster``: the test lab's hosts over real sshd (``demo_cluster``), config ``base/cluster/client/
+  config.yaml``; built when the lab can run here (root, namespaces: ``sshd.lab_unavailable_reason``),
+  else the build says in one line why not.
+
+A finished build leaves ``base/demo.json``; a later call finds it, restarts the private server (and the
+cluster's hosts), checks the hostmaster databases are there, else rebuilds. ``reset=True`` stops
+everything and removes the sandbox first. ``stop_demo(base)`` stops what a ``--no-tui`` run left running.
 
 A directory is only ever removed when it is a sandbox (``demo.json``) or holds nothing but what a
 sandbox build writes (an interrupted build): ``--path`` pointing at someone's data is refused.
-
-Only the single-server layout is built here; the SSH cluster layout (``lab.build_lab``) needs a
-MariaDB reachable over TCP from the lab's namespaces, which the socket-only private server is not.
 """
 
 from __future__ import annotations
@@ -27,19 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import QmError
+from .demo_cluster import CLUSTER_DIR, DemoCluster, build_cluster, start_cluster, stop_cluster
 from .local import build_local
 from .local_scenario import BIG_SITE
 from .mariadb_private import PrivateMariaDB, _reap_stale, start_private
+from .sshd import lab_unavailable_reason
 
 Progress = Callable[[str], None]
 
 MARKER = "demo.json"
 ENV_FILE = "env.sh"
-VERSION = 1
+CLUSTER_ENV_FILE = "env-cluster.sh"
+LAYOUTS = ("local", "cluster")
+VERSION = 2  # 2: socket-authenticated admin, socket in mysql/run/, cluster layout
 BIG_SITE_MB = 300
 TITLE = "demo sandbox · drush stand-in, not a real Aegir"
 # What a sandbox build writes under its base: an unfinished build holding only these may be removed.
-_OURS = frozenset({"aegir", "mysql", "client", "state", MARKER, ENV_FILE})
+_OURS = frozenset({"aegir", "mysql", "client", "state", CLUSTER_DIR, MARKER, ENV_FILE, CLUSTER_ENV_FILE})
 
 
 class DemoError(QmError):
@@ -55,35 +62,58 @@ def default_dir() -> Path:
 @dataclass
 class Demo:
     base: Path
-    config_path: Path
+    config_path: Path  # the local layout's
     db: PrivateMariaDB
     built: bool  # True: built by this call; False: an existing sandbox reused
     seconds: float  # time taken by open_demo
     info: dict[str, object] = field(default_factory=dict)
+    cluster: DemoCluster | None = None  # running hosts, when the cluster layout is there and can run
+    cluster_note: str = ""  # why there is no cluster (one line)
 
-    @property
-    def env(self) -> dict[str, str]:
-        """What a qm-tui process driving the sandbox needs in its environment (the client's socket)."""
-        return dict(self.db.env)
+    def config(self, layout: str = "local") -> Path:
+        if layout == "local":
+            return self.config_path
+        if self.cluster is None:
+            raise DemoError(f"the cluster layout is not available: {self.cluster_note or 'not built'}")
+        return self.cluster.config_path
+
+    def env(self, layout: str = "local") -> dict[str, str]:
+        """What a qm-tui process driving a layout needs in its environment besides QM_TUI_CONFIG: the
+        local engine's mariadb-dump finds the private socket through MYSQL_HOME; the cluster's runs on
+        its hostmaster, where /run/mysqld is that socket, and the config names it for qm-tui itself."""
+        return dict(self.db.env) if layout == "local" else {}
 
     @property
     def aegir_root(self) -> Path:
         return self.base / "aegir"
 
     def stop(self) -> None:
-        self.db.stop()
+        """Stop the cluster's hosts, then the database."""
+        try:
+            if self.cluster is not None:
+                self.cluster.stop()
+        finally:
+            self.db.stop()
+
+    def detach(self) -> None:
+        """Leave everything running after this process exits (``stop_demo`` stops it)."""
+        if self.cluster is not None:
+            self.cluster.detach()
 
     def live_runs(self) -> list[str]:
         """Ids of migrations whose runner still runs (a detached run outlives the TUI that started it)."""
         from ..engine.journal import Journal
 
-        if not (self.base / "state" / "journal.sqlite").exists():
-            return []
-        journal = Journal(self.base / "state", read_only=True)
-        try:
-            return [r.id for r in journal.list_runs() if r.state in ("running", "rolling_back") and r.runner_alive]
-        finally:
-            journal.close()
+        out = []
+        for state in (self.base / "state", self.base / CLUSTER_DIR / "state"):
+            if not (state / "journal.sqlite").exists():
+                continue
+            journal = Journal(state, read_only=True)
+            try:
+                out += [r.id for r in journal.list_runs() if r.state in ("running", "rolling_back") and r.runner_alive]
+            finally:
+                journal.close()
+        return out
 
 
 def _say(progress: Progress | None) -> Progress:
@@ -108,16 +138,20 @@ def read_marker(base: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def stop_demo(base: Path) -> bool:
-    """Stop the sandbox's mariadbd if one runs (checked by its pid file and command line). True if it did."""
-    pid_file = Path(base).resolve() / "mysql" / "mysqld.pid"
+def stop_demo(base: Path) -> tuple[bool, int]:
+    """Stop the cluster's hosts and the sandbox's mariadbd (checked by pid file and command line).
+
+    Returns (whether a running mariadbd was stopped, how many hosts were)."""
+    base = Path(base).resolve()
+    hosts = stop_cluster(base) if (base / CLUSTER_DIR).is_dir() else 0
+    pid_file = base / "mysql" / "mysqld.pid"
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
-        return False
+        return False, hosts
     running = Path(f"/proc/{pid}").exists()
     _reap_stale(pid_file)
-    return running and not Path(f"/proc/{pid}").exists()
+    return running and not Path(f"/proc/{pid}").exists(), hosts
 
 
 def remove_demo(base: Path) -> None:
@@ -158,23 +192,41 @@ def open_demo(base: Path | None = None, *, reset: bool = False, big_site_mb: int
     elif base.exists() and any(base.iterdir()):
         remove_demo(base)  # an interrupted build (only our entries), or refused
     say(f"Building the demo sandbox in {base}")
+    say("Single-server layout (local): the hostmaster is the only web server")
     lab = build_local(base, big_site_mb=big_site_mb, progress=say, title=TITLE)
     assert lab.db is not None
+    cluster: DemoCluster | None = None
     try:
         info: dict[str, object] = {
             "version": VERSION, "config": str(lab.config_path), "aegir_root": str(lab.aegir_root),
             "drush": str(lab.drush), "big_site": BIG_SITE, "big_site_mb": big_site_mb,
-            "built_seconds": round(time.monotonic() - t0, 1),
+            "hostmaster_db": lab.accounts.database,
             "sites": {s.uri: lab.world.platform_of(s).title for s in lab.world.sites if s.installed},
         }
+        note = lab_unavailable_reason() or ""
+        if note:
+            say(f"Only the single-server layout is built: the cluster layout's {note}")
+        else:
+            say("Cluster layout: a hostmaster, a three-front cluster and web4 over real sshd")
+            try:
+                cluster, info["cluster"] = build_cluster(base, lab.db, say)
+            except Exception as exc:  # noqa: BLE001 - the local layout stays usable; say why in one line
+                note = f"its build failed: {' '.join(str(exc).split())[:300]}"
+                say(f"Only the single-server layout is built: {note}")
+        if note:
+            info["cluster_skipped"] = note
+        info["built_seconds"] = round(time.monotonic() - t0, 1)
         write_env_file(base, lab.config_path, lab.env)
+        write_env_file(base, cluster.config_path if cluster else None, {}, CLUSTER_ENV_FILE)
         tmp = base / f".{MARKER}.tmp"
         tmp.write_text(json.dumps(info, indent=2) + "\n")
         os.replace(tmp, base / MARKER)  # last: a sandbox without it is an unfinished build
     except BaseException:
+        if cluster is not None:
+            cluster.stop()
         lab.close()
         raise
-    return Demo(base, lab.config_path, lab.db, True, time.monotonic() - t0, info)
+    return Demo(base, lab.config_path, lab.db, True, time.monotonic() - t0, info, cluster, note)
 
 
 def _reuse(base: Path, say: Progress) -> Demo | None:
@@ -185,18 +237,38 @@ def _reuse(base: Path, say: Progress) -> Demo | None:
     say(f"Reusing the demo sandbox in {base} (qm-tui demo --reset rebuilds it)")
     say("Starting its private MariaDB server (no TCP port)")
     db = start_private(base / "mysql")
+    cinfo = info.get("cluster") if isinstance(info.get("cluster"), dict) else None
+    if cinfo is not None and not Path(str(cinfo.get("config", ""))).is_file():
+        db.stop()
+        return None
     try:
+        wanted = {str(info.get("hostmaster_db")), *([str(cinfo.get("hostmaster_db"))] if cinfo else [])}
         with db.admin.connect() as conn, conn.cursor() as cur:
-            cur.execute("SHOW DATABASES LIKE %s", ("%hostmaster",))
-            found = cur.fetchall()
+            cur.execute("SHOW DATABASES")
+            found = {row[0] for row in cur.fetchall()}
     except BaseException:
         db.stop()
         raise
-    if not found:
+    if not wanted <= found:
         db.stop()
         return None
+    cluster, note = None, str(info.get("cluster_skipped") or "")
+    if cinfo is not None:
+        note = lab_unavailable_reason() or ""
+        if note:
+            say(f"Not starting the cluster layout: its {note}")
+        else:
+            say("Starting the cluster layout's hosts")
+            try:
+                cluster = start_cluster(base, db, Path(str(cinfo.get("config"))), say)
+            except Exception as exc:  # noqa: BLE001 - the local layout stays usable
+                note = f"its hosts did not start: {' '.join(str(exc).split())[:300]}"
+                say(f"Not starting the cluster layout: {note}")
+    elif not lab_unavailable_reason():
+        say(f"This sandbox has no cluster layout ({note or 'built without it'}); qm-tui demo --reset builds it")
     write_env_file(base, config, db.env)
-    return Demo(base, config, db, False, 0.0, info)
+    write_env_file(base, cluster.config_path if cluster else None, {}, CLUSTER_ENV_FILE)
+    return Demo(base, config, db, False, 0.0, info, cluster, note)
 
 
 def env_line(config_path: Path, env: dict[str, str]) -> str:
@@ -205,8 +277,12 @@ def env_line(config_path: Path, env: dict[str, str]) -> str:
     return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items())
 
 
-def write_env_file(base: Path, config_path: Path, env: dict[str, str]) -> Path:
-    path = base / ENV_FILE
+def write_env_file(base: Path, config_path: Path | None, env: dict[str, str], name: str = ENV_FILE) -> Path:
+    """``base/<name>`` for ``. <name>`` in a shell; removed when the layout is absent (``config_path`` None)."""
+    path = base / name
+    if config_path is None:
+        path.unlink(missing_ok=True)
+        return path
     text = "# source this file to use the qm-tui CLI on the demo sandbox\n" + env_line(config_path, env) + "\n"
     bin_dir = Path(sys.executable).parent  # the venv qm-tui is installed in: put its qm-tui on PATH
     if (bin_dir / "qm-tui").is_file():

@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,8 @@ class LabProcess:
 class LabHost:
     """One sshd in its own mount namespace. Survives stop()/start() with the same port, keys and tree."""
 
-    def __init__(self, spec: HostSpec, hostdir: Path, shared: Mapping[str, Path]) -> None:
+    def __init__(self, spec: HostSpec, hostdir: Path, shared: Mapping[str, Path],
+                 binds: Mapping[str, Path] | None = None) -> None:
         self.spec = spec
         self.name = spec.name
         self.dir = hostdir
@@ -90,6 +91,7 @@ class LabHost:
         self.port = 0
         self.host_key = ""  # "ssh-ed25519 AAAA..." (no comment)
         self._mounts = [(shared[g], point) for g, point in spec.shared_mounts()]
+        self._mounts += [(src, point) for point, src in (binds or {}).items()]
         self._proc: subprocess.Popen[bytes] | None = None
         self._ns: str | None = None
         self._log_offset = 0
@@ -172,6 +174,11 @@ class LabHost:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self.running and self._proc else None
+
+    @property
+    def ns(self) -> str | None:
+        """The mount namespace of the running sshd (``mnt:[...]``), None when stopped."""
+        return self._ns if self.running else None
 
     def stop(self) -> None:
         """Power off: SIGKILL sshd and every process in its namespace (sessions, detached children)."""
@@ -266,7 +273,10 @@ class HostLab:
     `master` (if given) gets its own key and ~/.ssh/config, and is authorized everywhere, so it can
     ssh/rsync to the fronts by name from inside its namespace, as Aegir's hostmaster does."""
 
-    def __init__(self, base: Path | str, specs: Iterable[HostSpec], master: str | None = "aegir.lab.test"):
+    def __init__(self, base: Path | str, specs: Iterable[HostSpec], master: str | None = "aegir.lab.test", *,
+                 binds: Mapping[str, Path] | None = None, open_ancestors: bool = True):
+        """``binds``: in-host mount point -> controller dir, on every host (the demo's DB socket dir at
+        /run/mysqld). ``open_ancestors=False``: never add o+x to ``base``'s ancestors (e.g. /root)."""
         self.base = Path(base).resolve()
         self.specs = list(specs)
         names = [s.name for s in self.specs]
@@ -281,7 +291,10 @@ class HostLab:
         self.ssh_config = self.client_dir / "ssh_config"
         groups = sorted({g for s in self.specs for g, _ in s.shared_mounts()})
         self.shared = {g: self.base / "shared" / g for g in groups}
-        self.hosts = {s.name: LabHost(s, self.base / "hosts" / s.name, self.shared) for s in self.specs}
+        self.binds = {point: Path(src) for point, src in (binds or {}).items()}
+        self.open_ancestors = open_ancestors
+        self.hosts = {s.name: LabHost(s, self.base / "hosts" / s.name, self.shared, self.binds)
+                      for s in self.specs}
         self._closed = False
 
     def __getitem__(self, name: str) -> LabHost:
@@ -291,7 +304,7 @@ class HostLab:
     def master(self) -> LabHost | None:
         return self.hosts[self.master_name] if self.master_name else None
 
-    def start(self) -> HostLab:
+    def start(self, progress: Callable[[str], None] | None = None) -> HostLab:
         reason = lab_unavailable_reason()
         if reason:
             raise RuntimeError(reason)
@@ -300,28 +313,28 @@ class HostLab:
         self._closed = False
         _LIVE.add(self)
         try:
-            self._build()
+            self._build(progress or (lambda _msg: None))
         except BaseException:
             self.close()
             raise
         return self
 
-    def _build(self) -> None:
+    def _build(self, say: Callable[[str], None]) -> None:
         for d in (self.base, self.base / "hosts", self.base / "shared", self.client_dir):
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o755)
         # aegir must be able to reach files under the base from the root namespace too (e.g. a
         # tree used as a mount source); add only o+x to ancestors such as pytest's 0700 tmp root.
-        for parent in self.base.parents:
+        for parent in self.base.parents if self.open_ancestors else ():
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 os.chmod(parent, (mode & 0o7777) | 0o001)
         for path in self.shared.values():
             path.mkdir(exist_ok=True)
             chown_aegir(path, 0o755)
-        for spec in self.specs:
-            for _, point in spec.shared_mounts():
-                os.makedirs(point, mode=0o755, exist_ok=True)  # mount point in the root namespace
+        points = [p for spec in self.specs for _, p in spec.shared_mounts()] + list(self.binds)
+        for point in points:
+            os.makedirs(point, mode=0o755, exist_ok=True)  # mount point in the root namespace
         keys = [keygen(self.client_key, "qm-tui-lab-controller")]
         master = self.master
         if master:
@@ -336,7 +349,9 @@ class HostLab:
             write_file(host.root / ".ssh" / "authorized_keys", authorized, 0o600, aegir=True)
         # Spawn all sshds first, then wait: startup is mostly waiting, so this overlaps it.
         for host in self.hosts.values():
+            say(f"Starting sshd for {host.name} on 127.0.0.1:{host.port} (its own mount namespace)")
             host._spawn()
+        say(f"Waiting for {len(self.hosts)} sshd hosts to listen")
         for host in self.hosts.values():
             try:
                 host._wait_ready()
@@ -377,6 +392,14 @@ class HostLab:
         """Keyword arguments for asyncssh.connect() as the controller, with strict host key checking."""
         return {"host": "127.0.0.1", "port": self.hosts[host].port, "username": AEGIR_USER,
                 "client_keys": [str(self.client_key)], "known_hosts": str(self.known_hosts)}
+
+    def detach(self) -> None:
+        """Leave the hosts running after this process exits (no close at exit, out of the orphan registry
+        ``reap_orphans`` reads); whoever recorded their pids and namespaces stops them (``sshd.kill_ns``)."""
+        for host in self.hosts.values():
+            if host.pid is not None:
+                unregister(host.pid)
+        _LIVE.discard(self)
 
     def close(self) -> None:
         """Stop every host (idempotent). Raises the first error after trying them all."""

@@ -1,8 +1,8 @@
 """The whole lab in one object: sshd hosts, hostmaster and site databases, Aegir trees, drush, config.
 
-Used by the integration tests (``tests/lab``) and, later, by the demo sandbox. ``build_lab`` returns a
-``Lab`` whose ``config_path`` is a qm-tui config pointing at it; ``Lab.close()`` removes everything
-it created (hosts, databases, accounts).
+Used by the integration tests (``tests/lab``) and by the demo sandbox's cluster layout (``demo_cluster``).
+``build_lab`` returns a ``Lab`` whose ``config_path`` is a qm-tui config pointing at it; ``Lab.close()``
+removes everything it created (hosts, databases, accounts).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -33,6 +34,27 @@ CLUSTER = ("web1.lab.test", "web2.lab.test", "web3.lab.test")
 STANDALONE = "web4.lab.test"
 AEGIR_ROOT = "/var/aegir"
 GLUSTER = "/srv/gluster"
+
+
+def lab_specs() -> list[HostSpec]:
+    """The lab's real hosts: the hostmaster, the three cluster fronts (sharing /srv/gluster), web4."""
+    return [HostSpec(MASTER), *(HostSpec(h, ["gluster"]) for h in CLUSTER), HostSpec(STANDALONE)]
+
+
+def host_path(hosts: HostLab, host: str, in_host: str) -> Path:
+    """Controller-side path of an in-host absolute path (under /var/aegir or /srv/gluster)."""
+    if in_host.startswith(GLUSTER + "/") or in_host == GLUSTER:
+        return hosts.shared["gluster"] / in_host[len(GLUSTER):].lstrip("/")
+    assert in_host.startswith(AEGIR_ROOT), in_host
+    return hosts[host].root / in_host[len(AEGIR_ROOT):].lstrip("/")
+
+
+class HostPaths(Protocol):
+    """What ``files_state`` needs: a ``Lab``, or the demo's cluster (whose hosts another process started)."""
+
+    def root(self, host: str) -> Path: ...
+
+    def path(self, host: str, in_host: str) -> Path: ...
 
 
 @dataclass
@@ -55,10 +77,7 @@ class Lab:
 
     def path(self, host: str, in_host: str) -> Path:
         """Controller-side path of an in-host absolute path (under /var/aegir or /srv/gluster)."""
-        if in_host.startswith(GLUSTER + "/") or in_host == GLUSTER:
-            return self.hosts.shared["gluster"] / in_host[len(GLUSTER):].lstrip("/")
-        assert in_host.startswith(AEGIR_ROOT), in_host
-        return self.root(host) / in_host[len(AEGIR_ROOT):].lstrip("/")
+        return host_path(self.hosts, host, in_host)
 
     def site_dir(self, host: str, uri: str, platform_title: str) -> Path:
         return self.path(host, f"{self.world.platform(platform_title).publish_path}/sites/{uri}")
@@ -78,26 +97,34 @@ class Lab:
 
 
 def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
-              big_file_size: int = 16384, twins: Sequence[tuple[str, str]] = ()) -> Lab:
+              big_file_size: int = 16384, twins: Sequence[tuple[str, str]] = (), *,
+              binds: Mapping[str, Path] | None = None, open_ancestors: bool = True, title: str = "lab",
+              progress: Callable[[str], None] | None = None) -> Lab:
     """Build and start everything. On any failure, whatever was created is removed again.
 
     ``twins``: (platform, twin title) pairs to add with ``twins.add_twin_platform`` (ping-pong migrations).
+    ``binds``, ``open_ancestors``: ``HostLab``'s (the demo binds its private server's socket dir at
+    /run/mysqld on every host, so 'localhost' there is that server, and widens no ancestor of ``base``).
     """
+    say = progress or (lambda _msg: None)
     admin = admin or AdminParams.discover()
     user = ensure_aegir_user()
     base = Path(base)
     base.mkdir(parents=True, exist_ok=True)
     prefix = f"qmt{secrets.token_hex(4)}_"
-    specs = [HostSpec(MASTER), *(HostSpec(h, ["gluster"]) for h in CLUSTER), HostSpec(STANDALONE)]
-    hosts = HostLab(base, specs, master=MASTER).start()
+    say(f"Starting {len(lab_specs())} lab hosts: real sshd on 127.0.0.1, each in its own mount namespace")
+    hosts = HostLab(base, lab_specs(), master=MASTER, binds=binds, open_ancestors=open_ancestors).start(say)
     world = build_lab_world(prefix, big_files=big_files, big_file_size=big_file_size)
     creds: dict[int, DbCreds] = {}
     accounts: HostmasterAccounts | None = None
     try:
         add_twins(world, twins)  # inside the try: a bad pair must not leave the hosts running
+        say(f"Loading the cluster's hostmaster database ({len(world.sites)} sites, {len(world.platforms)} platforms)")
         accounts = create_hostmaster(admin, f"{prefix}hostmaster", world, account_prefix=prefix)
+        say("Creating the cluster's site databases")
         creds = create_site_dbs(admin, world)
         www = grp.getgrnam("www-data").gr_gid
+        say(f"Writing the Aegir trees of {len(hosts.hosts)} hosts and the shared /srv/gluster")
         manifest = build_trees(world, {h: hosts[h].root for h in hosts.hosts},
                                shared_roots={GLUSTER: hosts.shared["gluster"]}, site_creds=creds,
                                hostmaster_creds=accounts.rw, owner=(user.pw_uid, user.pw_gid), web_gid=www)
@@ -108,7 +135,7 @@ def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
             raise RuntimeError(f"the drush stand-in does not run as aegir on {MASTER}: "
                                f"{(check.stderr or check.stdout).strip()[-300:]}")
         state = base / "state"
-        config_path = write_config(base, hosts, accounts.ro, state)
+        config_path = write_config(base, hosts, accounts.ro, state, admin.unix_socket, title)
     except BaseException:
         hosts.close()
         drop_site_dbs(admin, prefix, list(creds))
@@ -119,21 +146,22 @@ def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
     return Lab(base, hosts, world, admin, prefix, accounts, creds, manifest, config_path, state)
 
 
-def write_config(base: Path, hosts: HostLab, ro: DbCreds, state_dir: Path) -> Path:
+def write_config(base: Path, hosts: HostLab, ro: DbCreds, state_dir: Path, unix_socket: str | None = None,
+                 title: str = "lab") -> Path:
+    """The qm-tui config for the lab; ``unix_socket``: reach the hostmaster DB there (a private server)."""
     pw = base / "client" / "db.pw"
     pw.write_text(ro.password + "\n")
     pw.chmod(0o600)
+    db: dict[str, object] = {"user": ro.user, "password_file": str(pw), "name": ro.name}
+    db |= {"unix_socket": unix_socket} if unix_socket else {"host": ro.host, "port": ro.port}
     data = {
-        "hostmaster": {
-            "db": {"host": ro.host, "port": ro.port, "user": ro.user, "password_file": str(pw), "name": ro.name},
-            "server": MASTER,
-        },
+        "hostmaster": {"db": db, "server": MASTER},
         "aegir_root": AEGIR_ROOT,
         "ssh": {"config_file": str(hosts.ssh_config), "known_hosts": str(hosts.known_hosts),
                 "client_keys": [str(hosts.client_key)], "user": "aegir", "connect_timeout": 10,
                 "keepalive_interval": 5, "keepalive_count_max": 3},
         "state_dir": str(state_dir),
-        "title": "lab",
+        "title": title,
     }
     path = base / "client" / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -150,7 +178,7 @@ class FileState:
     digest: str  # of every file's relative path, size and bytes (followed through a symlink)
 
 
-def files_state(lab: Lab, host: str, uri: str, label: str = "files") -> FileState:
+def files_state(lab: HostPaths, host: str, uri: str, label: str = "files") -> FileState:
     """Scan the host's whole tree for the site's `files` (or `private/files`) entry."""
     root = lab.root(host)
     sub = "files" if label == "files" else "private/files"
@@ -171,7 +199,7 @@ def files_state(lab: Lab, host: str, uri: str, label: str = "files") -> FileStat
     return FileState(tuple(places), inode, digest)
 
 
-def _digest(path: Path, lab: Lab) -> str:
+def _digest(path: Path, lab: HostPaths) -> str:
     if path.is_symlink():
         target = os.readlink(path)
         path = lab.path("web1.lab.test", target) if target.startswith(GLUSTER) else path.resolve()

@@ -2,7 +2,10 @@
 
 ``start_private(dir)`` runs ``mariadb-install-db`` then ``mariadbd`` as the current user (``--user=root``
 when that is root: mariadbd refuses root otherwise), both with ``--no-defaults`` so nothing from
-/etc/mysql applies, and ``--skip-networking``. ``PrivateMariaDB.admin`` connects over the socket;
+/etc/mysql applies, and ``--skip-networking``. The only admin account is the current OS user through
+``unix_socket`` authentication (as Debian does for root): ``PrivateMariaDB.admin`` connects over the socket
+with no password, and nobody else can, so the socket's directory (``<dir>/run``, mode 0755) may be
+bind-mounted into the demo's lab hosts, whose ``aegir`` user logs in with the site accounts' passwords.
 ``stop()`` shuts the server down cleanly (SIGTERM, then SIGKILL after a grace period).
 
 Clients find the server the way a machine's clients find its default socket: ``<dir>/my.cnf`` has
@@ -92,8 +95,13 @@ class PrivateMariaDB:
         self.stop()
 
 
+def _os_user() -> str:
+    return "root" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+
 def _user_args() -> list[str]:
-    return ["--user=root"] if os.geteuid() == 0 else [f"--user={pwd.getpwuid(os.geteuid()).pw_name}"]
+    # mariadb-install-db also makes this the unix_socket admin account (--auth-root-socket-user defaults to it)
+    return [f"--user={_os_user()}"]
 
 
 def _tail(path: Path, n: int = 5) -> str:
@@ -115,15 +123,18 @@ def start_private(dir: Path, timeout: float = 30.0) -> PrivateMariaDB:
         raise MariaDBUnavailable(f"{', '.join(missing)} not found: {INSTALL_HINT}")
     dir = Path(dir).resolve()
     dir.mkdir(parents=True, exist_ok=True)
-    dir.chmod(0o700)  # the socket accepts root without a password: only we may reach it
-    sock, datadir, pid_file = dir / "mysqld.sock", dir / "data", dir / "mysqld.pid"
+    dir.chmod(0o700)  # the datadir and logs are ours alone
+    run = dir / "run"  # the socket alone, shareable: only the unix_socket-authenticated owner is admin
+    run.mkdir(exist_ok=True)
+    run.chmod(0o755)
+    sock, datadir, pid_file = run / "mysqld.sock", dir / "data", dir / "mysqld.pid"
     if len(os.fsencode(sock)) > SOCKET_MAX:
         raise MariaDBUnavailable(f"socket path {sock} is longer than {SOCKET_MAX} bytes; use a shorter sandbox path")
     _reap_stale(pid_file)
     if not (datadir / "mysql").is_dir():
         init = subprocess.run(
             [_which(INSTALL_DB) or INSTALL_DB, "--no-defaults", f"--datadir={datadir}", "--skip-test-db",
-             "--auth-root-authentication-method=normal", *_user_args(), *_TUNING],
+             "--auth-root-authentication-method=socket", *_user_args(), *_TUNING],
             stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
         if init.returncode != 0:
             out = (init.stdout + init.stderr).decode(errors="replace").strip().splitlines()[-5:]
@@ -135,7 +146,7 @@ def start_private(dir: Path, timeout: float = 30.0) -> PrivateMariaDB:
          f"--pid-file={pid_file}", f"--log-error={log}", *_user_args(), *_TUNING],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)  # a Ctrl-C in the terminal must not kill it before we stop it cleanly
-    db = PrivateMariaDB(dir, proc, sock, AdminParams(user="root", unix_socket=str(sock)))
+    db = PrivateMariaDB(dir, proc, sock, AdminParams(user=_os_user(), unix_socket=str(sock)))
     try:
         _wait_ready(db, timeout)
     except BaseException:
