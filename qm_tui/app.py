@@ -112,6 +112,8 @@ class QmApp(App[int], inherit_bindings=False):
                     f"{'block' if strict else 'do not block'} a target", timeout=3)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        if isinstance(screen, RunScreen):
+            yield from screen.palette_commands()  # abort, pause, rollback, resume, log view
         yield SystemCommand("Open site", "Find a site by URI (or type part of a URI here)",
                             self.action_open_site_filter)
         yield SystemCommand("Refresh", "Re-read the hostmaster for this screen", self.action_reload)

@@ -5,7 +5,7 @@ Focus starts on Cancel in both, so a reflexive Enter changes nothing (k9s ``SetF
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group
@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
+from textual.widgets.button import ButtonVariant
 from textual.worker import Worker, WorkerState
 
 from ..config import Config
@@ -27,7 +28,7 @@ from .messages import PlanChecked
 if TYPE_CHECKING:
     from ..engine.runner import Prepared
 
-__all__ = ["ConfirmAction", "MigrateConfirm", "PrepareFn", "platform_key", "prepare_and_check"]
+__all__ = ["ChooseAction", "ConfirmAction", "MigrateConfirm", "PrepareFn", "platform_key", "prepare_and_check"]
 
 #: (config, uri, platform key, strict) -> (prepared plan, preflight problems)
 PrepareFn = Callable[[Config, str, str, bool], Awaitable[tuple["Prepared", list[str]]]]
@@ -50,8 +51,46 @@ async def prepare_and_check(cfg: Config, uri: str, platform: str, strict: bool) 
         await runner.close()
 
 
+class ChooseAction(ModalScreen["str | None"]):
+    """Cancel plus one button per choice, e.g. abort: roll back, or stop without rolling back.
+
+    ``choices`` are (key, label, button variant); dismisses with the chosen key, None on Cancel or escape.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="choose-action.cancel"),
+    ]
+
+    def __init__(self, title: str, body: str, choices: Sequence[tuple[str, str, ButtonVariant]],
+                 cancel_label: str = "Cancel") -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.choices = list(choices)
+        self.cancel_label = cancel_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="action-box", classes="modal-box"):
+            yield Static(Text(self.title_text, style="bold"), id="action-title")
+            yield Static(self.body, id="action-body", markup=False)
+            with Horizontal(classes="modal-buttons"):
+                yield Button(self.cancel_label, id="action-cancel", compact=True)
+                for key, label, variant in self.choices:
+                    yield Button(label, id=f"action-{key}", name=key, compact=True, variant=variant)
+
+    def on_mount(self) -> None:
+        self.query_one("#action-cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "action-cancel" else event.button.name)
+
+
 class ConfirmAction(ModalScreen[bool]):
-    """Yes/no for abort, rollback, resume, quit: ``dismiss(True)`` only from the action button."""
+    """Yes/no for rollback, resume, quit: ``dismiss(True)`` only from the action button."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="confirm-action.cancel"),

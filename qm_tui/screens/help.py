@@ -31,7 +31,8 @@ def binding_rows(app: App[object], screen: Screen[object]) -> tuple[list[tuple[s
         if not binding.description or binding.system or not binding.id:
             continue
         is_global = active.node is app
-        slot = by_action.setdefault((is_global, binding.action), ([], binding.description))
+        # The footer has room for a word; help shows the longer tooltip when a binding has one.
+        slot = by_action.setdefault((is_global, binding.action), ([], binding.tooltip or binding.description))
         display = app.get_key_display(Binding(key, binding.action, key_display=binding.key_display))
         if display not in slot[0]:
             slot[0].append(display)

@@ -2,7 +2,8 @@
 
 The migration itself always runs in a detached runner process (``qm-tui _run``, ``rollback``,
 ``resume``), so closing the TUI never stops it; this screen attaches to runs started here, in
-another terminal or by the CLI alike. Abort is a request written to the journal; Rollback and
+another terminal or by the CLI alike. Abort (then roll back) and pause (abort, no rollback) are
+requests written to the journal, as ``qm-tui abort [--no-rollback]`` writes them; Rollback and
 Resume start another detached runner and keep following.
 """
 
@@ -13,23 +14,23 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Footer, Header, Static
 
 from ..commands.eventprint import spawn_runner
 from ..engine.journal import Journal, RunRecord
-from ..widgets.host_logs import HostLogs
+from ..widgets.host_logs import HostLogs, Stamp, local_hms
 from ..widgets.step_tree import StepTree, fmt_elapsed
 from .base import EngineScreen, describe_error
-from .confirm import ConfirmAction
+from .confirm import ChooseAction, ConfirmAction
 from .messages import RunPolled
 
 __all__ = ["RECOVERABLE", "RunScreen", "run_status"]
@@ -38,6 +39,15 @@ POLL_SECONDS = 0.3
 IDLE_POLL_SECONDS = 1.0
 #: Public states of a run that stopped without rolling back: it can still be rolled back.
 RECOVERABLE = frozenset({"aborted", "needs_attention", "interrupted"})
+#: (action, title, help) offered in the command palette on this screen.
+PALETTE = (
+    ("abort", "Abort run…", "Stop the run, then roll back or pause (asks first)"),
+    ("pause", "Pause run (stop, no rollback)…", "Stop the run and leave it paused for Resume or Rollback"),
+    ("rollback", "Roll back run…", "Undo every step of this stopped run (asks first)"),
+    ("resume", "Resume run…", "Finish this stopped run from where it stopped (asks first)"),
+    ("timestamps", "Log: timestamps on/off", "Show each log line's time (HH:MM:SS, local time)"),
+    ("filter_log", "Log: filter lines", "Show only the log lines containing a text"),
+)
 STATE_STYLE = {"running": "bold yellow", "succeeded": "bold green", "rolled_back": "bold cyan",
                "needs_attention": "bold red", "interrupted": "bold red", "aborted": "bold magenta"}
 
@@ -79,22 +89,31 @@ def run_status(run: RunRecord, now: float) -> Text:
 
 class RunScreen(EngineScreen):
     BINDING_GROUP_TITLE = "Run"
-    DANGEROUS = frozenset({"abort", "rollback", "resume"})
+    DANGEROUS = frozenset({"abort", "pause", "rollback", "resume"})
+    # The footer shows the short description; help shows the tooltip when there is one.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "abort", "Abort", id="run.abort"),
+        Binding("a", "abort", "Abort", id="run.abort", tooltip="Abort: roll back, or stop without rolling back"),
+        Binding("p", "pause", "Pause", id="run.pause",
+                tooltip="Pause: stop without rolling back (then Resume or Rollback)"),
         Binding("b", "rollback", "Rollback", id="run.rollback"),
         Binding("u", "resume", "Resume", id="run.resume"),
         Binding("f", "follow", "Follow", id="run.follow"),
         Binding("w", "wrap", "Wrap", id="run.wrap"),
+        Binding("t", "timestamps", "Times", id="run.timestamps", show=False, tooltip="Log: timestamps on/off"),
+        Binding("slash", "filter_log", "Filter log", id="run.filter-log", key_display="/", show=False,
+                tooltip="Log: show only lines containing a text"),
+        Binding("escape", "close_filter", "Clear log filter", id="run.close-filter", show=False),
         Binding("left_square_bracket", "pane(-1)", "Prev host", id="run.prev-host", key_display="[", show=False),
         Binding("right_square_bracket", "pane(1)", "Next host", id="run.next-host", key_display="]", show=False),
     ]
 
     def __init__(self, run_id: str, *, clock: Callable[[], float] = time.time, poll_seconds: float = POLL_SECONDS,
-                 proc: subprocess.Popen[bytes] | None = None, out: Path | None = None) -> None:
+                 proc: subprocess.Popen[bytes] | None = None, out: Path | None = None,
+                 stamp: Stamp = local_hms) -> None:
         super().__init__()
         self.run_id = run_id
         self.clock = clock
+        self.stamp = stamp  # how the log panes show an event's time
         self.poll_seconds = poll_seconds
         self.proc = proc  # the runner this TUI started, if any: its early death is reported
         self.out = out
@@ -224,7 +243,8 @@ class RunScreen(EngineScreen):
             Text.assemble(("run ", "dim"), run.id, "  ", (run.site, "bold"),
                           f"  {run.source_platform} → {run.target_platform}"))
         await self.query_one("#run-logs-placeholder").remove()
-        await self.query_one("#run-body").mount(HostLogs(hosts, id="run-logs"))  # composed before any write
+        # Awaited: the panes are composed before the first write.
+        await self.query_one("#run-body").mount(HostLogs(hosts, stamp=self.stamp, id="run-logs"))
 
     def _state_changed(self) -> None:
         state = self.run_state
@@ -247,8 +267,11 @@ class RunScreen(EngineScreen):
         if not allowed:
             return allowed
         state = self.run_state
-        if action == "abort":
+        if action in ("abort", "pause"):
             return state == "running" and not self._pending
+        if action == "close_filter":
+            # Only while the log filter box is shown; otherwise escape goes back, as everywhere.
+            return self.logs is not None and self.logs.filter_open
         if action == "rollback":
             return state in RECOVERABLE and not self._pending
         if action == "resume":
@@ -256,27 +279,59 @@ class RunScreen(EngineScreen):
                     and not any(s.undo_state for s in self.record.steps))
         return allowed
 
+    @property
+    def rolling_back(self) -> bool:
+        return self.record is not None and any(s.undo_state for s in self.record.steps)
+
+    def _pause_rollback(self) -> None:
+        """During a rollback the engine turns any abort into a pause after the current undo: say so."""
+        self.app.push_screen(ConfirmAction(
+            f"Pause the rollback of run {self.run_id}?",
+            "The runner finishes the undo in progress (never half-way) and pauses; Rollback or Resume later.",
+            "Pause rollback"), lambda yes: self._send("pause" if yes else None))
+
     def action_abort(self) -> None:
         if self.check_action("abort", ()) is not True:
             return
-        self.app.push_screen(ConfirmAction(
+        if self.rolling_back:
+            self._pause_rollback()
+            return
+        self.app.push_screen(ChooseAction(
             f"Abort run {self.run_id}?",
-            "The runner stops at the next safe point and rolls back the steps it has done.",
-            "Abort and roll back"), self._abort_confirmed)
+            "Abort and roll back: the runner kills the commands in flight and undoes every step it did; "
+            "the site ends whole on its old platform.\n"
+            "Stop, no rollback: the runner kills the commands in flight and pauses; the site stays as it "
+            "is (in maintenance) until you Resume or Roll back.",
+            [("pause", "Stop, no rollback", "warning"), ("abort", "Abort and roll back", "error")]),
+            self._send)
 
-    def _abort_confirmed(self, yes: bool | None) -> None:
-        if not yes:
+    def action_pause(self) -> None:
+        if self.check_action("pause", ()) is not True:
+            return
+        if self.rolling_back:
+            self._pause_rollback()
+            return
+        self.app.push_screen(ConfirmAction(
+            f"Stop run {self.run_id} without rolling back?",
+            "The runner kills the commands in flight and pauses. The site stays as it is (in maintenance) "
+            "until you Resume or Roll back (here, or: qm-tui resume|rollback ID).",
+            "Stop, no rollback"), lambda yes: self._send("pause" if yes else None))
+
+    def _send(self, kind: str | None) -> None:
+        """Write the request the runner polls for (``abort`` or ``pause``), as ``qm-tui abort`` does."""
+        if kind is None:
             return
         try:
             journal = Journal(Path(self.qm.config.state_dir))
             try:
-                journal.request(self.run_id, "abort")
+                journal.request(self.run_id, kind)
             finally:
                 journal.close()
         except (OSError, sqlite3.Error) as exc:
             self.notify(describe_error(exc), title="Abort not sent", severity="error", timeout=15)
             return
-        self.notify(f"abort requested; run {self.run_id} rolls back at the next safe point", timeout=8)
+        then = "rolls back" if kind == "abort" else "stops and pauses (then Resume or Rollback)"
+        self.notify(f"abort requested; run {self.run_id} {then} at the next safe point", timeout=8)
 
     def _recover(self, action: str) -> None:
         if self.check_action(action, ()) is not True:
@@ -322,3 +377,21 @@ class RunScreen(EngineScreen):
     def action_pane(self, delta: int) -> None:
         if self.logs is not None:
             self.logs.cycle(delta)
+
+    def action_timestamps(self) -> None:
+        if self.logs is not None:
+            self.logs.toggle_timestamps()
+
+    def action_filter_log(self) -> None:
+        if self.logs is not None:
+            self.logs.open_filter()
+
+    def action_close_filter(self) -> None:
+        if self.logs is not None:
+            self.logs.close_filter()
+
+    def palette_commands(self) -> Iterator[SystemCommand]:
+        """This screen's actions for the command palette, as allowed right now (read-only hides some)."""
+        for action, title, help_text in PALETTE:
+            if self.check_action(action, ()) is True:
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))

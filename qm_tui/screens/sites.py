@@ -85,11 +85,13 @@ class SitesScreen(EngineScreen):
         Binding("s", "sort_next", "Sort", id="sites.sort"),
         Binding("S", "sort_reverse", "Reverse sort", id="sites.sort-reverse", show=False),
         Binding("p", "platforms", "Platforms", id="sites.platforms"),
-        Binding("d", "toggle_deleted", "Deleted", id="sites.toggle-deleted"),
+        # Off the footer so that "R Runs" and "? Help" fit in 80 columns; help and the palette list it.
+        Binding("d", "toggle_deleted", "Deleted", id="sites.toggle-deleted", show=False,
+                tooltip="Deleted sites: show or hide"),
         Binding("r", "reload", "Refresh", id="sites.refresh"),
         Binding("enter", "open", "Open site", id="sites.open", show=False),
-        # No id: the help screen lists id'd keys only, and its snapshot predates the Runs screen.
-        Binding("R", "app.runs", "Runs", show=False),
+        Binding("R", "app.runs", "Runs", id="sites.runs",
+                tooltip="Runs: migration history (attach, resume, roll back)"),
     ]
 
     def __init__(self) -> None:

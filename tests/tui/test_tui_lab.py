@@ -10,13 +10,10 @@ from collections.abc import Iterator
 import pytest
 from lab_support import Lab, hostmaster_platform, make_lab
 from run_support import until
-from textual.widgets import Button, Input
-from tui_helpers import open_site, plain, select_target
+from tui_helpers import migrate_via_confirm, plain
 
 from qm_tui.app import QmApp
 from qm_tui.config import load_config
-from qm_tui.screens.confirm import MigrateConfirm
-from qm_tui.screens.run import RunScreen
 
 pytestmark = pytest.mark.lab
 
@@ -31,21 +28,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 async def test_migrate_through_confirm_and_run_screen(lab: Lab) -> None:
     app = QmApp(load_config(lab.config_path))
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_site(pilot, URI)
-        await select_target(pilot, TARGET)
-        await pilot.press("m")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, MigrateConfirm)
-        await until(pilot, lambda: modal.problems is not None, timeout=120, what="plan and preflight")
-        assert modal.problems == [], modal.problems
-        modal.query_one("#confirm-uri", Input).value = URI
-        await pilot.pause()
-        assert not modal.query_one("#confirm-proceed", Button).disabled
-        await pilot.click("#confirm-proceed")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, RunScreen) and screen.proc is not None
+        screen = await migrate_via_confirm(pilot, URI, TARGET)
         await until(pilot, lambda: screen.run_state not in (None, "running"), timeout=240, what="the run to end")
         await pilot.pause(3 * screen.poll_seconds)  # the follow worker polls for ever: no settle() here
         assert screen.run_state == "succeeded", plain(screen.query_one("#run-status"))

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from run_support import MASTER, T0, WEB1, WEB2, interrupt, new_run, output, until
-from textual.widgets import Button, DataTable, RichLog
+from textual.widgets import Button, DataTable
 from tui_helpers import plain, settle
 
 from qm_tui.app import QmApp
 from qm_tui.config import Config
 from qm_tui.engine.journal import Journal
 from qm_tui.screens import run as run_module
-from qm_tui.screens.confirm import ConfirmAction
+from qm_tui.screens.confirm import ChooseAction, ConfirmAction
 from qm_tui.screens.run import RunScreen
 from qm_tui.screens.runs import RunsScreen
 from qm_tui.widgets.step_tree import fmt_elapsed
@@ -130,6 +130,12 @@ async def test_rollback_progress_shows_in_the_same_tree(cfg: Config, journal: Jo
         journal.set_step("r2", 0, undo_state="started", undo_started_at=T0 + 60)
         await until(pilot, lambda: "undoing" in labels(screen)[0], what="undo started")
         assert "rollback 0/1" in status(screen)
+        await pilot.press("a")  # during a rollback, abort can only pause it (the engine never stops an undo)
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmAction) and "Pause the rollback" in app.screen.title_text
+        await pilot.click("#action-ok")
+        await pilot.pause()
+        assert requests(journal, "r2") == ["pause"]
         journal.set_step("r2", 0, undo_state="ok", undo_ended_at=T0 + 62)
         journal.set_run("r2", state="rolled_back", ended_at=T0 + 62, error="dump failed; rolled back")
         await until(pilot, lambda: screen.run_state == "rolled_back", what="rolled back")
@@ -147,7 +153,9 @@ async def test_abort_asks_first_and_cancel_sends_nothing(cfg: Config, journal: J
         assert "a" in screen.active_bindings
         await pilot.press("a")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmAction)
+        assert isinstance(app.screen, ChooseAction)
+        assert [str(b.label) for b in app.screen.query(Button)] == [
+            "Cancel", "Stop, no rollback", "Abort and roll back"]
         assert app.focused is not None and app.focused.id == "action-cancel"
         await pilot.press("enter")  # a reflexive Enter cancels
         await pilot.pause()
@@ -159,15 +167,14 @@ async def test_abort_asks_first_and_cancel_sends_nothing(cfg: Config, journal: J
         assert app.screen is screen and requests(journal, "r3") == []
         await pilot.press("a")
         await pilot.pause()
-        await pilot.click("#action-ok")
+        await pilot.click("#action-abort")
         await pilot.pause()
         assert app.screen is screen
         assert requests(journal, "r3") == ["abort"]
 
 
-@pytest.mark.parametrize("how", ["needs_attention", "aborted", "paused", "interrupted"])
-async def test_rollback_offered_for_a_run_that_stopped(cfg: Config, journal: Journal, how: str,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_spawner(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the detached runners the Run screen would start (rollback, resume) instead of starting them."""
     spawned: list[list[str]] = []
 
     class FakeProc:
@@ -181,6 +188,55 @@ async def test_rollback_offered_for_a_run_that_stopped(cfg: Config, journal: Jou
         return FakeProc(), Path(config.state_dir) / "runner.out"
 
     monkeypatch.setattr(run_module, "spawn_runner", fake_spawn)
+    return spawned
+
+
+async def test_stop_without_rollback_pauses_then_offers_rollback(cfg: Config, journal: Journal,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    spawned = fake_spawner(monkeypatch)
+    new_run(journal, "r3p")
+    app = QmApp(cfg)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await attach(pilot, app, "r3p")
+        # From the abort dialog: its second choice sends what `qm-tui abort --no-rollback` sends.
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.click("#action-pause")
+        await pilot.pause()
+        assert app.screen is screen and requests(journal, "r3p") == ["pause"]
+        # Or straight from `p`, which asks first too (focus on Cancel: a reflexive Enter sends nothing).
+        assert "p" in screen.active_bindings
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmAction) and "without rolling back" in app.screen.title_text
+        assert app.focused is not None and app.focused.id == "action-cancel"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert requests(journal, "r3p") == ["pause"]
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.click("#action-ok")
+        await pilot.pause()
+        assert requests(journal, "r3p") == ["pause", "pause"]
+        # The runner answers as the engine does: it stops and stays paused, which the TUI shows as aborted.
+        journal.set_step("r3p", 0, state="ok", started_at=T0, ended_at=T0 + 1)
+        journal.set_run("r3p", state="paused", ended_at=T0 + 2, error="aborted by the operator")
+        await until(pilot, lambda: screen.query_one("#run-actions").display, what="the action bar")
+        assert screen.run_state == "aborted"
+        assert screen.query_one("#run-rollback", Button).display and screen.query_one("#run-resume", Button).display
+        assert "p" not in screen.active_bindings and "a" not in screen.active_bindings
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmAction)
+        await pilot.click("#action-ok")
+        await pilot.pause()
+        assert spawned == [["rollback", "r3p"]]
+
+
+@pytest.mark.parametrize("how", ["needs_attention", "aborted", "paused", "interrupted"])
+async def test_rollback_offered_for_a_run_that_stopped(cfg: Config, journal: Journal, how: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    spawned = fake_spawner(monkeypatch)
     new_run(journal, "r4")
     journal.set_step("r4", 0, state="ok", started_at=T0, ended_at=T0 + 1)
     if how == "interrupted":
@@ -221,10 +277,13 @@ async def test_read_only_hides_abort_and_rollback(cfg: Config, journal: Journal)
     app = QmApp(cfg, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         screen = await attach(pilot, app, "r6")
-        assert "a" not in screen.active_bindings
-        await pilot.press("a")
+        assert "a" not in screen.active_bindings and "p" not in screen.active_bindings
+        await pilot.press("a", "p")
         await pilot.pause()
-        assert app.screen is screen
+        assert app.screen is screen and requests(journal, "r6") == []
+        titles = [c.title for c in app.get_system_commands(screen)]
+        assert "Log: filter lines" in titles
+        assert not [t for t in titles if t.endswith(" run…") or t.startswith("Pause run")], titles
         app.pop_screen()
         screen = await attach(pilot, app, "r7")
         await pilot.pause()
@@ -284,23 +343,6 @@ async def test_quitting_while_attached_explains_the_run_goes_on(cfg: Config, jou
     assert not app.is_running and app.return_code == 0
 
 
-async def test_log_panes_follow_and_wrap_toggles(cfg: Config, journal: Journal) -> None:
-    new_run(journal, "r9")
-    app = QmApp(cfg)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await attach(pilot, app, "r9")
-        logs = screen.logs
-        assert logs is not None and logs.active_host == MASTER
-        await pilot.press("f", "w")
-        assert not logs.follow and logs.wrap
-        assert all(not log.auto_scroll and log.wrap for log in logs.query(RichLog))
-        assert "Follow:Off Wrap:On" in plain(logs.query_one("#log-indicator"))
-        await pilot.press("right_square_bracket")
-        assert logs.active_host == WEB1
-        await pilot.press("left_square_bracket", "left_square_bracket")
-        assert logs.active_host == WEB2
-
-
 async def test_help_and_palette_know_the_run_screens(cfg: Config, journal: Journal) -> None:
     from qm_tui.screens.help import HelpScreen
 
@@ -309,12 +351,24 @@ async def test_help_and_palette_know_the_run_screens(cfg: Config, journal: Journ
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "Runs" in [c.title for c in app.get_system_commands(app.screen)]
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "R" in plain(app.screen.query_one("#help-screen-keys")).split()  # Sites: R opens the Runs
+        await pilot.press("escape")
         screen = await attach(pilot, app, "r10")
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         keys = plain(app.screen.query_one("#help-screen-keys"))
-        assert "Abort" in keys and "Follow" in keys and "Wrap" in keys
+        for words in ("Abort", "Pause: stop without rolling back", "Follow", "Wrap", "Log: timestamps",
+                      "Log: show only lines"):
+            assert words in keys, words
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+        commands = {c.title: c for c in app.get_system_commands(screen)}
+        assert {"Abort run…", "Pause run (stop, no rollback)…", "Log: filter lines"} <= commands.keys()
+        assert "Roll back run…" not in commands  # a running run cannot be rolled back
+        commands["Pause run (stop, no rollback)…"].callback()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmAction) and "without rolling back" in app.screen.title_text

@@ -1,4 +1,4 @@
-"""SVG snapshots of the Run screen (mid-run, and stopped with Rollback offered) at 80x24.
+"""SVG snapshots of the Run screen (mid-run, its abort dialog, stopped with Rollback offered) at 80x24.
 
 Deterministic: the journal is filled by hand with fixed names and times, and the screen's clock is fixed.
 """
@@ -48,6 +48,17 @@ async def _attach(pilot: Pilot) -> None:
 
 def test_run_mid_run(snap_compare, app: QmApp) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=_attach)
+
+
+def test_run_abort_dialog(snap_compare, app: QmApp) -> None:
+    """Abort offers both ways out, focus on Cancel."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await _attach(pilot)
+        await pilot.press("a")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_run_stopped_offers_rollback(snap_compare, app: QmApp) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+from run_support import until
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from qm_tui.screens.compare import CompareScreen
+from qm_tui.screens.confirm import MigrateConfirm
+from qm_tui.screens.run import RunScreen
 from qm_tui.screens.site import SiteScreen
 from qm_tui.screens.sites import SitesScreen
 
@@ -73,3 +76,26 @@ def plain(widget: Static) -> str:
     console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
     console.print(widget.content)
     return console.export_text()
+
+
+async def migrate_via_confirm(pilot: Pilot, uri: str, target: str) -> RunScreen:
+    """Site → Confirm (the real plan and preflight; type the URI, Proceed) → the Run screen following the
+    detached runner the TUI spawned."""
+    app = pilot.app
+    await open_site(pilot, uri)
+    await select_target(pilot, target)
+    await pilot.press("m")
+    await pilot.pause()
+    modal = app.screen
+    assert isinstance(modal, MigrateConfirm)
+    await until(pilot, lambda: modal.problems is not None, timeout=120, what="plan and preflight")
+    assert modal.problems == [], modal.problems
+    assert modal.query_one("#confirm-proceed", Button).disabled  # until the URI is typed
+    modal.query_one("#confirm-uri", Input).value = uri
+    await pilot.pause()
+    assert not modal.query_one("#confirm-proceed", Button).disabled
+    await pilot.click("#confirm-proceed")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, RunScreen) and screen.proc is not None
+    return screen
