@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -104,6 +105,21 @@ def test_dump_truncated_is_caught_before_anything_moves(lab: Lab) -> None:
         wrapper.unlink()
 
 
+def step_started(state_dir: Path, uri: str, step: str) -> bool:
+    """Whether a running migration of ``uri`` has started ``step`` (read from its journal)."""
+    try:
+        journal = Journal(state_dir, read_only=True)
+    except (OSError, sqlite3.Error):
+        return False  # no journal yet
+    try:
+        runs = [journal.get_run(r.id) for r in journal.list_runs() if r.site == uri and r.state == "running"]
+        return any(s.name == step and s.state == "started" for r in runs if r for s in r.steps)
+    except sqlite3.Error:
+        return False
+    finally:
+        journal.close()
+
+
 def test_disk_full_for_the_dump(lab: Lab) -> None:
     uri = "verdicts-d7.lab.test"
     m = lab.hosts["aegir.lab.test"]
@@ -112,10 +128,14 @@ def test_disk_full_for_the_dump(lab: Lab) -> None:
     st = m.root.stat()
     try:
         m.mount_tmpfs_in("/var/aegir/backups/qm-tui", "24m", owner=(st.st_uid, st.st_gid))
-        # Enough room to pass the preflight, gone by the time the dump runs (maintenance sleeps 3 s).
+        # Enough room to pass the preflight, gone by the time the dump runs: the disk fills while the
+        # maintenance step (which sleeps 3 s) runs, i.e. after the preflight whatever the machine's load.
         standin(lab, "sleep", "vset 3\n")
+
         def fill() -> None:
-            time.sleep(1.5)
+            deadline = time.monotonic() + 120
+            while not step_started(lab.state_dir, uri, "maintenance_on") and time.monotonic() < deadline:
+                time.sleep(0.05)
             m.exec_in(["dd", "if=/dev/zero", "of=/var/aegir/backups/qm-tui/filler", "bs=1M", "count=24"])
 
         t = threading.Thread(target=fill)
