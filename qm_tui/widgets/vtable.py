@@ -5,20 +5,25 @@ costs ~0.25 s and the following idle-time width measurement ~1.9 s (every cell g
 ``rich.measure``), all on the UI thread. Filter-as-you-type over 10,000 sites must stay under
 50 ms a keystroke, so this table keeps plain row tuples, measures column widths with ``len`` once
 per data load, and paints only the rows on screen. Small tables (targets, packages) use DataTable.
+
+A keystroke repaints the whole visible table, so painting is kept cheap (bench/bench_tui.py measures
+it): the widget's styles are looked up once per paint, a row's painted line is reused while the row
+object, the column widths and the styles stay the same (filter results share row objects), and a
+layout of the screen that changes nothing here does not repaint the scrollbar.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -43,6 +48,17 @@ class VRow:
     cells: tuple[str, ...]
     style: str = ""  # whole-row style, e.g. "dim" for deleted sites
     cell_styles: tuple[str, ...] | None = None  # per-cell, same length as cells ("" for none)
+
+
+class _Paint(NamedTuple):
+    base: Style
+    header: Style
+    sorted: Style
+    cursor: Style
+    generation: tuple[object, ...]  # what a cached row line depends on besides the row itself
+
+
+STRIP_CACHE_SIZE = 2048  # painted row lines kept (a few screens' worth); cleared when full
 
 
 def _width(s: str) -> int:
@@ -122,6 +138,10 @@ class VirtualTable(ScrollView, can_focus=True):
         self._active = list(range(len(self.columns)))  # indices of the columns shown
         self._widths = list(self._natural)  # per shown column
         self._style_cache: dict[str, Style] = {}
+        self._paint: _Paint | None = None  # styles of the paint in progress (see render_lines)
+        self._strips: dict[int, tuple[VRow, Strip]] = {}  # id(row) -> its painted line
+        self._strips_generation: tuple[object, ...] = ()
+        self._sized: tuple[Size, Size, Size] | None = None  # see _size_updated
 
     # --- data -------------------------------------------------------------------------------------
 
@@ -195,6 +215,17 @@ class VirtualTable(ScrollView, can_focus=True):
     def _update_virtual_size(self) -> None:
         self.virtual_size = Size(sum(self._widths) + len(self._widths) - 1, len(self.rows) + 1)
 
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Textual's ScrollView compares the compositor's virtual size (for a widget without children,
+        # its own region) with ``self.virtual_size`` (every row): they always differ, so every layout of
+        # the screen (an Input keystroke, a Static.update) repainted the scrollbar, ~3 ms of a 10,000-row
+        # keystroke. Only a change of size or of our own virtual size needs it.
+        seen = (size, container_size, self.virtual_size)
+        if seen == self._sized:
+            return False  # what ScrollView returns when neither size nor container changed
+        self._sized = seen
+        return super()._size_updated(size, virtual_size, container_size, layout)
+
     def on_resize(self, event: events.Resize) -> None:
         self._fit()
         self._scroll_cursor_visible()
@@ -219,33 +250,61 @@ class VirtualTable(ScrollView, can_focus=True):
             segments.append(Segment(set_cell_size(text, width), style))
         return segments
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The styles are looked up once per paint, not once per line: ``rich_style`` walks every
+        # ancestor's styles, which cost more than building the line itself.
+        self._paint = self._paint_styles()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
+
+    def _paint_styles(self) -> _Paint:
+        base = self.rich_style
+        paint = _Paint(base, base + self.get_component_rich_style("vtable--header", partial=True),
+                       base + self.get_component_rich_style("vtable--sorted", partial=True),
+                       self.get_component_rich_style("vtable--cursor", partial=True),
+                       (tuple(self._active), tuple(self._widths), self.scroll_offset.x,
+                        self.scrollable_content_region.width, base))
+        if paint.generation != self._strips_generation:
+            self._strips.clear()
+            self._strips_generation = paint.generation
+        return paint
+
     def render_line(self, y: int) -> Strip:
+        paint = self._paint or self._paint_styles()
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = paint.base
         if y == 0:  # the header stays put while rows scroll under it
-            header = base + self.get_component_rich_style("vtable--header", partial=True)
-            sorted_style = base + self.get_component_rich_style("vtable--sorted", partial=True)
             labels, styles = [], []
             for col in self.columns:  # every column; _cells picks the shown ones
                 label = col.label
                 if col.key == self.sort_column:
                     label += " ▼" if self.sort_reverse else " ▲"
                 labels.append(label)
-                styles.append(sorted_style if col.key == self.sort_column else header)
-            strip = Strip(self._cells(labels, header, styles))
-            return strip.crop_extend(scroll_x, scroll_x + width, header)
+                styles.append(paint.sorted if col.key == self.sort_column else paint.header)
+            strip = Strip(self._cells(labels, paint.header, styles))
+            return strip.crop_extend(scroll_x, scroll_x + width, paint.header)
         index = scroll_y + y - 1
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, base)
         row = self.rows[index]
-        style = base + self._style(row.style)
         if index == self.cursor_row:
-            style = style + self.get_component_rich_style("vtable--cursor", partial=True)
-        cell_styles = None
-        if row.cell_styles is not None and index != self.cursor_row:
-            cell_styles = [self._style(s) for s in row.cell_styles]
-        return Strip(self._cells(row.cells, style, cell_styles)).crop_extend(scroll_x, scroll_x + width, style)
+            style = base + self._style(row.style) + paint.cursor
+            return Strip(self._cells(row.cells, style, None)).crop_extend(scroll_x, scroll_x + width, style)
+        # Rows are immutable and shared between filter results, so a line painted once is reused
+        # while the geometry and styles stay the same (typing "s", "si", "sit" keeps the top rows).
+        cached = self._strips.get(id(row))
+        if cached is not None and cached[0] is row:
+            return cached[1]
+        style = base + self._style(row.style)
+        cell_styles = None if row.cell_styles is None else [self._style(s) for s in row.cell_styles]
+        strip = Strip(self._cells(row.cells, style, cell_styles)).crop_extend(scroll_x, scroll_x + width, style)
+        if len(self._strips) >= STRIP_CACHE_SIZE:
+            self._strips.clear()
+        self._strips[id(row)] = (row, strip)
+        return strip
 
     # --- cursor -----------------------------------------------------------------------------------
 
