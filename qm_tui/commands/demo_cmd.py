@@ -15,23 +15,13 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
-from ..sandbox.demo import (
-    BIG_SITE_MB,
-    CLUSTER_ENV_FILE,
-    ENV_FILE,
-    LAYOUTS,
-    Demo,
-    DemoError,
-    default_dir,
-    env_line,
-    is_sandbox,
-    open_demo,
-    stop_demo,
-)
-from ..sandbox.mariadb_private import INSTALL_HINT, MariaDBUnavailable, missing_binaries
-from ..sandbox.sshd import lab_unavailable_reason
+from ..sandbox.demo_defaults import BIG_SITE_MB, CLUSTER_ENV_FILE, ENV_FILE, LAYOUTS, default_dir
+
+if TYPE_CHECKING:
+    from ..sandbox.demo import Demo
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -55,6 +45,11 @@ def _progress(msg: str) -> None:
 
 @command("demo", "open the TUI on a self-contained sandbox (private MariaDB, drush stand-in)", _args)
 def demo(args: argparse.Namespace) -> int:
+    # The builders import the whole sandbox: only here, not on every qm-tui command.
+    from ..sandbox.demo import DemoError, is_sandbox, open_demo, stop_demo
+    from ..sandbox.mariadb_private import INSTALL_HINT, MariaDBUnavailable, missing_binaries
+    from ..sandbox.sshd import lab_unavailable_reason
+
     base: Path = (args.path or default_dir()).expanduser().resolve()
     if args.stop:
         if not is_sandbox(base):
@@ -95,6 +90,8 @@ def _where(sandbox: Demo) -> str:
 
 
 def _print_usage(sandbox: Demo, layout: str) -> int:
+    from ..sandbox.demo import env_line
+
     sandbox.detach()  # the hosts must outlive this process
     config = sandbox.config(layout)
     print(config, flush=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import QmError
 from .demo_cluster import CLUSTER_DIR, DemoCluster, build_cluster, start_cluster, stop_cluster
+from .demo_defaults import BIG_SITE_MB, CLUSTER_ENV_FILE, ENV_FILE, default_dir
 from .local import build_local
 from .local_scenario import BIG_SITE
 from .mariadb_private import PrivateMariaDB, _reap_stale, start_private
@@ -39,11 +40,7 @@ from .sshd import lab_unavailable_reason
 Progress = Callable[[str], None]
 
 MARKER = "demo.json"
-ENV_FILE = "env.sh"
-CLUSTER_ENV_FILE = "env-cluster.sh"
-LAYOUTS = ("local", "cluster")
 VERSION = 2  # 2: socket-authenticated admin, socket in mysql/run/, cluster layout
-BIG_SITE_MB = 300
 TITLE = "demo sandbox · drush stand-in, not a real Aegir"
 # What a sandbox build writes under its base: an unfinished build holding only these may be removed.
 _OURS = frozenset({"aegir", "mysql", "client", "state", CLUSTER_DIR, MARKER, ENV_FILE, CLUSTER_ENV_FILE})
@@ -51,12 +48,6 @@ _OURS = frozenset({"aegir", "mysql", "client", "state", CLUSTER_DIR, MARKER, ENV
 
 class DemoError(QmError):
     """The sandbox cannot be built or reused here (one line for the user)."""
-
-
-def default_dir() -> Path:
-    """``$XDG_STATE_HOME/qm-tui/demo``, else ``~/.local/state/qm-tui/demo`` (qm-tui's default state_dir)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "qm-tui" / "demo"
 
 
 @dataclass
