@@ -86,6 +86,11 @@ def term(lab: Lab, tmp_path: Path) -> Iterator[Tmux]:
 # --- reading the screen -------------------------------------------------------------------------------
 
 
+def step_lines(screen: Screen) -> list[str]:
+    """The step tree's leaves (one line per step) in the Run screen's left column."""
+    return [line for line in run_columns(screen)[0] if re.match(r"^[├└] ", line)]
+
+
 def targets_rows(screen: Screen) -> list[str]:
     """Platform titles of the Site screen's targets table, top to bottom."""
     lines = screen.splitlines()
@@ -194,11 +199,13 @@ def test_migrate_by_keyboard_in_tmux(lab: Lab, term: Tmux) -> None:
     # commands (its tab is the one shown, following the end of the log).
     screen = term.wait_for(lambda s: any(line.startswith("$ drush @") for line in run_columns(s)[1]),
                            what="the hostmaster's last drush commands in its log tab")
+    # A loaded machine may still be drawing the tree's last rows: wait for every planned step line.
+    screen = term.wait_for(lambda s: len(step_lines(s)) >= planned, what=f"{planned} step lines in the tree")
 
     # Every step ticked, every host branch complete; one log tab per host, the hostmaster first.
     left, right = run_columns(screen)
-    steps = [line for line in left if re.match(r"^[├└] ", line)]
-    assert len(steps) == planned, "\n".join(left)
+    steps = step_lines(screen)
+    assert len(steps) == planned, screen
     assert all(line.startswith(("├ ✔ ", "└ ✔ ")) for line in steps), "\n".join(steps)
     branches = [m.groups() for line in left if (m := re.match(r"^▼ (\S+)(?: \(hostmaster\))?  (\d+)/(\d+)$", line))]
     assert [b[0] for b in branches] == [MASTER, *fronts], branches
