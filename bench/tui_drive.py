@@ -274,7 +274,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         def sample() -> None:
             while not stop.wait(1.0):
                 rss, hwm = rss_kib()
-                panes = {h: (len(logs.log_of(h).lines), deferred_lines(logs.log_of(h))) for h in logs.hosts}
+                panes = {h: len(logs.log_of(h).events) for h in logs.hosts}  # rows each pane holds
                 samples.append({"t": time.monotonic(), "cpu": time.process_time(), "rss_kib": rss, "hwm_kib": hwm,
                                 "counts": dict(logs.counts), "panes": panes, "last_event": screen._last_event})
 
@@ -302,28 +302,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.key_gap <= 0:  # the first look at a front's pane, after the whole run went to it unseen
             view = logs.log_of(logs.hosts[1])
 
-            def filled() -> bool:  # the pane is shown with its lines, not merely switched to
-                return view.display and len(view.lines) > 0 and not getattr(view, "_deferred_renders", ())
+            def filled() -> bool:  # the pane is shown with its lines drawn, not merely switched to
+                return view.live and view.drawn > 0
 
             res["first_look_s"] = (await _thread(lambda: frames.key("right_square_bracket", filled)))[0]
         stop.set()
         sampler.join()
         res["samples"] = samples
         res["rss_end_kib"], res["hwm_kib"] = rss_kib()
-        res["panes_end"] = {h: len(logs.log_of(h).lines) for h in logs.hosts}
+        res["panes_end"] = {h: len(logs.log_of(h).events) for h in logs.hosts}
+        res["drawn"] = {h: logs.log_of(h).drawn for h in logs.hosts}  # lines turned into Strips, in all
         res["max_lines"] = logs.max_lines
         res["frames"] = frames.count
 
     headless_main(args.config, args.size, pilot_fn)
     return res
-
-
-def deferred_lines(log: Any) -> int:
-    """Lines a RichLog holds unrendered: every write before its pane was first shown (size unknown)."""
-    from rich.text import Text
-
-    pending = list(getattr(log, "_deferred_renders", ()))
-    return sum(d.content.plain.count("\n") + 1 if isinstance(d.content, Text) else 1 for d in pending)
 
 
 def press_keys(frames: Frames, logs: Any, seconds: float, gap: float) -> list[dict[str, Any]]:

@@ -37,6 +37,8 @@ __all__ = ["RECOVERABLE", "RunScreen", "run_status"]
 
 POLL_SECONDS = 0.3
 IDLE_POLL_SECONDS = 1.0
+#: Events read per poll at most: a poll that gets this many reads again at once (the journal holds more).
+EVENTS_PAGE = 5000
 #: Public states of a run that stopped without rolling back: it can still be rolled back.
 RECOVERABLE = frozenset({"aborted", "needs_attention", "interrupted"})
 #: (action, title, help) offered in the command palette on this screen.
@@ -126,6 +128,7 @@ class RunScreen(EngineScreen):
         self._last_event = 0
         self._pending: str | None = None  # "rollback"/"resume" spawned, not yet claimed by its runner
         self._status = ""
+        self._handled = asyncio.Event()  # set when the last poll's message has been handled
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -161,7 +164,13 @@ class RunScreen(EngineScreen):
     @work(exclusive=True, group="follow", exit_on_error=False, description="follow the run")
     async def follow(self) -> None:
         while True:
-            await self.poll()
+            if await self.poll():
+                # A full page: more is waiting. Sleeping poll_seconds per page capped the screen at ~16,000
+                # lines/s, less its own work, so a flood left it ever further behind. Read on once this
+                # page is handled (pages never pile up in the message queue), letting the loop run first.
+                await self._handled.wait()
+                await asyncio.sleep(0)
+                continue
             # An ended run is still watched (a rollback or resume may start elsewhere), just less often.
             live = self.run_state in (None, "running") or self._pending
             await asyncio.sleep(self.poll_seconds if live else max(self.poll_seconds, IDLE_POLL_SECONDS))
@@ -173,9 +182,12 @@ class RunScreen(EngineScreen):
                 self._journal.close()
                 self._journal = None
 
-    async def poll(self) -> None:
-        """One read of the journal (in a thread: SQLite may wait on the runner's lock)."""
-        self.post_message(await asyncio.to_thread(self._read))
+    async def poll(self) -> bool:
+        """One read of the journal (in a thread: SQLite may wait on the runner's lock); True: a full page."""
+        message = await asyncio.to_thread(self._read)
+        self._handled.clear()
+        self.post_message(message)
+        return len(message.events) >= EVENTS_PAGE
 
     def _read(self) -> RunPolled:
         with self._journal_lock:
@@ -188,7 +200,7 @@ class RunScreen(EngineScreen):
             run = self._journal.get_run(self.run_id)
             if run is None:
                 return RunPolled(None, [], self._runner_note())
-            events = self._journal.events_since(self.run_id, self._last_event)
+            events = self._journal.events_since(self.run_id, self._last_event, limit=EVENTS_PAGE)
         except FileNotFoundError:
             return RunPolled(None, [], self._runner_note())
         except sqlite3.Error as exc:
@@ -207,6 +219,12 @@ class RunScreen(EngineScreen):
 
     @on(RunPolled)
     async def _polled(self, message: RunPolled) -> None:
+        try:
+            await self._show_poll(message)
+        finally:
+            self._handled.set()
+
+    async def _show_poll(self, message: RunPolled) -> None:
         self.polls += 1
         run = message.run
         if run is None:

@@ -1,53 +1,31 @@
 """One bounded log pane per host (the hostmaster first): follow, wrap, timestamps and a line filter.
 
-Lines arrive in batches (everything a journal poll found) and each pane gets one ``write`` per batch:
-rendering one multi-line Text costs half as much as a write per line. The remote command is written
-before its output, marked ``$``, so the operator sees exactly what ran.
-
-Every pane also keeps its last ``max_lines`` raw events (a deque, as bounded as the RichLog). Turning
-timestamps on or off, or setting a filter, re-renders the visible pane from that buffer once; the
-other panes are only marked and re-render when they are shown, so a live batch never re-renders a pane.
+Each pane is a ``LogView`` (``log_view.py``): the last ``max_lines`` raw events of its host in a deque,
+drawn only when on screen. A journal poll's lines are grouped per host and appended once per pane; the
+pane not shown stores them and nothing more. The remote command is written before its output, marked
+``$``, so the operator sees exactly what ran. Toggles and the filter apply to every pane: the shown one
+re-indexes at once, the others when they are shown.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 
-__all__ = ["MAX_LINES", "HostLogs", "local_hms"]
+from .log_view import EventRow, LogView, Stamp, local_hms
+
+__all__ = ["MAX_LINES", "EventRow", "HostLogs", "Stamp", "local_hms"]
 
 MAX_LINES = 5000  # per pane, as k9s; the full log stays in the journal
-STREAM_STYLE = {"cmd": "bold cyan", "stderr": "yellow", "info": "italic", "stdout": ""}
-STAMP_STYLE = "dim"
-
-EventRow = tuple[int, float, int | None, str | None, str, str]  # id, ts, seq, host, stream, line
-Stamp = Callable[[float], str]
-
-
-def local_hms(ts: float) -> str:
-    """An event's time as HH:MM:SS in the local time zone (the operator's wall clock)."""
-    return time.strftime("%H:%M:%S", time.localtime(ts))
-
-
-def event_text(stream: str, line: str) -> Text:
-    if stream == "cmd":
-        return Text("$ " + line, style=STREAM_STYLE["cmd"])
-    if stream == "stdout":
-        return Text.from_ansi(line)  # keep the remote colours
-    text = Text.from_ansi(line)
-    text.stylize(STREAM_STYLE.get(stream, ""))
-    return text
 
 
 class HostLogs(Vertical):
-    """An indicator line, a filter box (hidden until asked for) and a TabbedContent of RichLogs."""
+    """An indicator line, a filter box (hidden until asked for) and a TabbedContent of LogViews."""
 
     def __init__(self, hosts: Sequence[str], *, max_lines: int = MAX_LINES, stamp: Stamp = local_hms,
                  id: str | None = None) -> None:  # noqa: A002
@@ -61,18 +39,18 @@ class HostLogs(Vertical):
         self.timestamps = False
         self.filter = ""  # lower case; a line is shown when it contains it
         self.counts: dict[str, int] = dict.fromkeys(self.hosts, 0)
-        self._buffer: dict[str, deque[EventRow]] = {h: deque(maxlen=max_lines) for h in self.hosts}
-        self._stale: set[str] = set()  # panes to re-render from their buffer when next shown
 
     def compose(self) -> ComposeResult:
         yield Static("", id="log-indicator", classes="status-line")
         yield Input(placeholder="show only lines containing… (enter applies, escape clears)", id="log-filter",
                     compact=True)
         with TabbedContent(id="log-tabs"):
-            for host in self.hosts:
+            for i, host in enumerate(self.hosts):
                 with TabPane(host, id=self._pane_of[host]):
-                    yield RichLog(max_lines=self.max_lines, wrap=self.wrap, auto_scroll=True,
-                                  id=f"{self._pane_of[host]}-view", classes="host-log")
+                    # Only the first tab is shown at first: the others store their lines until shown.
+                    yield LogView(max_lines=self.max_lines, stamp=self.stamp, wrap=self.wrap,
+                                  auto_scroll=self.follow, live=i == 0, id=f"{self._pane_of[host]}-view",
+                                  classes="host-log")
 
     def on_mount(self) -> None:
         self.filter_box.display = False
@@ -82,59 +60,22 @@ class HostLogs(Vertical):
     def filter_box(self) -> Input:
         return self.query_one("#log-filter", Input)
 
-    def log_of(self, host: str) -> RichLog:
-        return self.query_one(f"#{self._pane_of.get(host, self._pane_of[self.hosts[0]])}-view", RichLog)
+    @property
+    def views(self) -> list[LogView]:
+        return list(self.query(LogView))
+
+    def log_of(self, host: str) -> LogView:
+        return self.query_one(f"#{self._pane_of.get(host, self._pane_of[self.hosts[0]])}-view", LogView)
 
     def write_events(self, events: Iterable[EventRow]) -> None:
-        """All lines of one poll: grouped per host, then one write per pane."""
+        """All lines of one poll: grouped per host, then one append per pane."""
         batches: dict[str, list[EventRow]] = {}
         for row in events:
             host = row[3]
             batches.setdefault(host if host in self._pane_of else self.hosts[0], []).append(row)
         for host, rows in batches.items():
-            self._buffer[host].extend(rows)
             self.counts[host] = self.counts.get(host, 0) + len(rows)
-            if host in self._stale:
-                continue  # it re-renders from the buffer when shown
-            text = self._lines_text(rows)
-            if text is not None:
-                self.log_of(host).write(text)
-
-    def _lines_text(self, rows: Iterable[EventRow]) -> Text | None:
-        """The rows that pass the filter as one Text, a line each (None: nothing to show)."""
-        needle = self.filter
-        stamp = self.stamp if self.timestamps else None
-        out = Text()
-        shown = 0
-        second, prefix = -1, ""
-        for _id, ts, _seq, _host, stream, line in rows:
-            if needle and needle not in line.lower():
-                continue
-            if shown:
-                out.append("\n")
-            shown += 1
-            if stamp is not None:
-                if int(ts) != second:  # a batch mostly shares a second: format it once
-                    second, prefix = int(ts), stamp(ts) + " "
-                out.append(prefix, STAMP_STYLE)
-            out.append_text(event_text(stream, line))
-        return out if shown else None
-
-    def _rerender(self, host: str) -> None:
-        """Rebuild one pane from its buffer (a toggle's cost, never a live batch's)."""
-        self._stale.discard(host)
-        log = self.log_of(host)
-        log.clear()
-        text = self._lines_text(self._buffer[host])
-        if text is not None:
-            log.write(text)
-
-    def _refilter(self) -> None:
-        """The view changed (timestamps or filter): the visible pane now, the others when shown."""
-        active = self.active_host
-        self._stale.update(h for h in self.hosts if h != active)
-        self._rerender(active)
-        self._indicate()
+            self.log_of(host).append(rows)
 
     @property
     def active_host(self) -> str:
@@ -155,28 +96,29 @@ class HostLogs(Vertical):
 
     def toggle_follow(self) -> None:
         self.follow = not self.follow
-        for log in self.query(RichLog):
-            log.auto_scroll = self.follow
-            if self.follow:
-                log.scroll_end(animate=False)
+        for view in self.views:
+            view.set_follow(self.follow)
         self._indicate()
 
     def toggle_wrap(self) -> None:
-        """Applies to lines written from now on (RichLog renders a line once, when written)."""
         self.wrap = not self.wrap
-        for log in self.query(RichLog):
-            log.wrap = self.wrap
+        for view in self.views:
+            view.wrap = self.wrap
         self._indicate()
 
     def toggle_timestamps(self) -> None:
         self.timestamps = not self.timestamps
-        self._refilter()
+        for view in self.views:
+            view.timestamps = self.timestamps
+        self._indicate()
 
     def set_filter(self, text: str) -> None:
         needle = text.strip().lower()
         if needle != self.filter:
             self.filter = needle
-            self._refilter()
+            for view in self.views:
+                view.filter = needle
+            self._indicate()
 
     def open_filter(self) -> None:
         box = self.filter_box
@@ -208,8 +150,10 @@ class HostLogs(Vertical):
         self._shown()
 
     def _shown(self) -> None:
-        if self.active_host in self._stale:
-            self._rerender(self.active_host)
+        """The shown pane catches up with what it stored; the others go back to storing only."""
+        active = self.log_of(self.active_host)
+        for view in self.views:
+            view.live = view is active
         self._indicate()
 
     def _indicate(self) -> None:

@@ -1,22 +1,27 @@
-"""The Run screen's log panes: follow, wrap, timestamps, filter, and one write per pane per poll."""
+"""The Run screen's log panes: follow, wrap, timestamps, filter, and one append per pane per poll.
+
+The LogView itself (bounds, lazy drawing, scrolling, colours) is tested in test_tui_log_view.py."""
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
 from pathlib import Path
 
 import pytest
 from run_support import MASTER, T0, WEB1, WEB2, new_run, output, until
 from textual.app import App, ComposeResult
-from textual.widgets import Input, RichLog
+from textual.widgets import Input
 from tui_helpers import plain, settle
 
-from qm_tui.app import QmApp
+from qm_tui.app import GC_THRESHOLD, QmApp, run_app
 from qm_tui.config import Config
 from qm_tui.engine.journal import Journal
+from qm_tui.screens import run as run_module
 from qm_tui.screens.run import RunScreen
 from qm_tui.widgets.host_logs import HostLogs
+from qm_tui.widgets.log_view import LogView
 
 
 def utc_hms(ts: float) -> str:
@@ -24,8 +29,8 @@ def utc_hms(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ts))
 
 
-def shown(log: RichLog) -> list[str]:
-    return [strip.text.rstrip() for strip in log.lines]
+def shown(log: LogView) -> list[str]:
+    return [line.rstrip() for line in log.plain_lines()]
 
 
 def row(i: int, host: str, line: str, stream: str = "stdout") -> tuple[int, float, int, str, str, str]:
@@ -41,15 +46,15 @@ class LogsApp(App[None]):
         yield HostLogs(["m", "w"], max_lines=self.max_lines, stamp=utc_hms, id="logs")
 
 
-async def test_one_write_per_pane_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_one_append_per_pane_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     writes: list[str] = []
-    real_write = RichLog.write
+    real_append = LogView.append
 
-    def counting_write(self: RichLog, content: object, *args: object, **kw: object) -> RichLog:
+    def counting_append(self: LogView, rows: list) -> None:
         writes.append(str(self.id))
-        return real_write(self, content, *args, **kw)
+        real_append(self, rows)
 
-    monkeypatch.setattr(RichLog, "write", counting_write)
+    monkeypatch.setattr(LogView, "append", counting_append)
     async with LogsApp(max_lines=1000).run_test(size=(100, 20)) as pilot:
         logs = pilot.app.query_one(HostLogs)
         logs.write_events([row(i, "m" if i % 3 else "w", f"line {i}") for i in range(300)]
@@ -61,12 +66,9 @@ async def test_one_write_per_pane_per_batch(monkeypatch: pytest.MonkeyPatch) -> 
         assert lines[:2] == ["line 1", "line 2"] and lines[-1] == "an unknown host goes to the first pane"
 
 
-async def test_filter_and_timestamps_rerender_from_a_bounded_buffer() -> None:
+async def test_filter_and_timestamps_reindex_a_bounded_buffer() -> None:
     async with LogsApp(max_lines=4).run_test(size=(100, 20)) as pilot:
         logs = pilot.app.query_one(HostLogs)
-        logs.cycle(1)  # show each pane once: a RichLog never shown defers every write until it has a size
-        await pilot.pause()
-        logs.cycle(-1)
         logs.write_events([row(i, "m", f"{'error' if i % 2 else 'ok'} {i}") for i in range(6)])
         logs.write_events([row(6, "w", "ERROR on w"), row(7, "w", "fine on w")])
         await pilot.pause()
@@ -77,16 +79,18 @@ async def test_filter_and_timestamps_rerender_from_a_bounded_buffer() -> None:
         await pilot.pause()
         assert shown(m) == ["error 3", "error 5"]
         assert "filter “error”" in plain(logs.query_one("#log-indicator"))
-        logs.write_events([row(8, "m", "ok 8"), row(9, "m", "error 9")])  # live lines are filtered too
+        # Live lines are filtered too; the filter shows the matches among the last 4 events (4, 5, 8, 9).
+        logs.write_events([row(8, "m", "ok 8"), row(9, "m", "error 9")])
         await pilot.pause()
-        assert shown(m) == ["error 3", "error 5", "error 9"]
+        assert shown(m) == ["error 5", "error 9"]
 
-        logs.toggle_timestamps()  # re-rendered from the buffer, which holds rows 4, 5, 8, 9 now
+        logs.toggle_timestamps()  # drawn again from the same buffer
         await pilot.pause()
         assert shown(m) == ["22:13:25 error 5", "22:13:29 error 9"]
-        assert shown(w) == ["ERROR on w", "fine on w"]  # hidden: left as it was until shown...
-        logs.write_events([row(10, "w", "error again")])  # ...and not written meanwhile
-        assert shown(w) == ["ERROR on w", "fine on w"]
+        drawn = w.drawn
+        logs.write_events([row(10, "w", "error again")])  # hidden: stored, nothing drawn until shown
+        await pilot.pause()
+        assert w.drawn == drawn == 0 and not w.live
         logs.cycle(1)
         await pilot.pause()
         assert logs.active_host == "w"
@@ -114,7 +118,7 @@ async def test_run_screen_log_keys(tui_config: Config, tmp_path: Path) -> None:
         logs = screen.logs
         assert logs is not None
         master = logs.log_of(MASTER)
-        await until(pilot, lambda: len(master.lines) == 3, what="lines rendered")
+        await until(pilot, lambda: master.line_count == 3, what="lines in the pane")
 
         await pilot.press("t")
         await until(pilot, lambda: shown(master)[0] == "22:13:20 $ drush @shop vset maintenance_mode 1",
@@ -133,10 +137,10 @@ async def test_run_screen_log_keys(tui_config: Config, tmp_path: Path) -> None:
         output(journal, "l1", 2, MASTER, ("stdout", "quiet line"), ("stderr", "warning: again"))
         await until(pilot, lambda: logs.counts[MASTER] == 5, what="live lines")
         await until(pilot, lambda: shown(master)[-1] == "22:13:22 warning: again", what="live filtered")
-        assert len(master.lines) == 2
+        assert master.line_count == 2
 
         await pilot.press("escape")  # the box is shown: escape clears the filter, the screen stays
-        await until(pilot, lambda: len(master.lines) == 5, what="filter cleared")
+        await until(pilot, lambda: master.line_count == 5, what="filter cleared")
         assert app.screen is screen and not box.display and not logs.filter
         await pilot.press("right_square_bracket", "right_square_bracket")
         assert logs.active_host == WEB2
@@ -160,10 +164,41 @@ async def test_follow_and_wrap_toggles(tui_config: Config, tmp_path: Path) -> No
         assert logs is not None and logs.active_host == MASTER
         await pilot.press("f", "w")
         assert not logs.follow and logs.wrap
-        assert all(not log.auto_scroll and log.wrap for log in logs.query(RichLog))
+        assert all(not log.auto_scroll and log.wrap for log in logs.query(LogView))
         assert "Follow:Off Wrap:On Time:Off" in plain(logs.query_one("#log-indicator"))
         await pilot.press("right_square_bracket")
         assert logs.active_host == WEB1
         await pilot.press("left_square_bracket", "left_square_bracket")
         assert logs.active_host == WEB2
     journal.close()
+
+
+async def test_full_pages_are_read_at_once(tui_config: Config, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a poll comes back full, the screen reads on without waiting poll_seconds (a flood keeps up)."""
+    monkeypatch.setattr(run_module, "EVENTS_PAGE", 100)
+    cfg = dataclasses.replace(tui_config, state_dir=tmp_path / "state")
+    journal = Journal(cfg.state_dir)
+    new_run(journal, "l3")
+    output(journal, "l3", 2, WEB1, *[("stdout", f"line {i}") for i in range(1050)])
+    app = QmApp(cfg)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = RunScreen("l3", clock=lambda: T0, poll_seconds=60)  # a sleep would end the test here
+        await app.push_screen(screen)
+        await until(pilot, lambda: screen.logs is not None and screen.logs.counts[WEB1] == 1050, timeout=20,
+                    what="11 pages without a sleep between them")
+        assert screen.polls == 11  # ten full pages, then the rest: the next poll waits poll_seconds
+        output(journal, "l3", 2, WEB1, ("stdout", "after the flood"))
+        await pilot.pause(0.3)
+        assert screen.logs.counts[WEB1] == 1050
+    journal.close()
+
+
+def test_run_app_raises_the_gc_threshold_while_the_app_runs(tui_config: Config,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[int, ...]] = []
+    monkeypatch.setattr(QmApp, "run", lambda self, **kw: seen.append(gc.get_threshold()) or 0)
+    before = gc.get_threshold()
+    assert run_app(tui_config) == 0
+    assert seen == [GC_THRESHOLD] and gc.get_threshold() == before
