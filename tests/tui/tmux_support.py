@@ -32,7 +32,9 @@ EXIT_MARK = "[tmux_support] exited with status "
 _EXIT_RE = re.compile(rf"^{re.escape(EXIT_MARK)}(\d+)$", re.M)
 #: Variables of the test process that must not leak into the terminal (a tmux client inside it,
 #: Textual's own test switches).
-DROP_ENV = ("TMUX", "TMUX_PANE", "TEXTUAL", "TEXTUAL_DRIVER", "TEXTUAL_DEBUG", "TEXTUAL_DEVTOOLS_PORT")
+# COLUMNS/LINES override the terminal's real size in Rich and Textual; pytest-xdist workers set them to 80x24.
+DROP_ENV = ("TMUX", "TMUX_PANE", "TEXTUAL", "TEXTUAL_DRIVER", "TEXTUAL_DEBUG", "TEXTUAL_DEVTOOLS_PORT", "COLUMNS",
+            "LINES")
 
 Screen = str
 Cond = str | Callable[[Screen], object]
