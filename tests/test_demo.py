@@ -8,13 +8,11 @@ config, the files invariant on all three fronts, ``--stop``/reuse/``--reset``, t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pty
 import shlex
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -26,7 +24,7 @@ import pytest
 from qm_tui.sandbox import demo as demo_mod
 from qm_tui.sandbox.demo import BIG_SITE_MB, MARKER, DemoError, open_demo, stop_demo
 from qm_tui.sandbox.demo_cluster import cluster_view
-from qm_tui.sandbox.lab import AEGIR_ROOT, CLUSTER, files_state
+from qm_tui.sandbox.lab import AEGIR_ROOT, CLUSTER, LocalTree, files_state
 from qm_tui.sandbox.local_scenario import BIG_SITE
 from qm_tui.sandbox.mariadb_private import missing_binaries
 from qm_tui.sandbox.sshd import lab_unavailable_reason
@@ -70,25 +68,8 @@ def processes(base: Path) -> list[str]:
 
 def where(root: Path, uri: str) -> tuple[tuple[str, ...], int | None, str]:
     """Every place holding the site's files dir (platforms and parking), its inode and content digest."""
-    places = [p for plat in sorted((root / "platforms").iterdir())
-              if os.path.lexists(p := plat / "sites" / uri / "files")]
-    parking = root / "qm-tui-parking"
-    if parking.is_dir():
-        places += [p for d in sorted(parking.iterdir()) if d.name.startswith(uri + ".") for p in d.iterdir()]
-    if len(places) != 1:
-        return tuple(map(str, places)), None, ""
-    h = hashlib.sha256()
-    top = os.fsencode(places[0])
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            h.update(os.path.relpath(full, top) + b"\0" + str(st.st_size).encode())
-            if stat.S_ISREG(st.st_mode):
-                with open(full, "rb") as f:
-                    h.update(hashlib.sha256(f.read()).digest())
-    return (str(places[0]),), os.lstat(places[0]).st_ino, h.hexdigest()
+    state = files_state(LocalTree(root), "localhost", uri)
+    return state.places, state.inode, state.digest
 
 
 def platform_of(uri: str, env: dict[str, str]) -> str:

@@ -11,19 +11,17 @@ puts the site back whole (files, code, hostmaster, database restored from the du
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
 import pytest
 
 from qm_tui.sandbox.hostmaster_db import AdminParams
+from qm_tui.sandbox.lab import FileState, LocalTree, files_state
 from qm_tui.sandbox.local import LocalLab, build_local
 from qm_tui.sandbox.mariadb_private import missing_binaries
 
@@ -58,38 +56,9 @@ def cli(lab: LocalLab, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, cwd=REPO, env={**os.environ, **lab.env})
 
 
-@dataclass(frozen=True)
-class Where:
-    places: tuple[str, ...]  # every path holding the site's files entry (site dirs and parking)
-    inode: int | None
-    digest: str
-
-
-def where(lab: LocalLab, uri: str, sub: str = "files") -> Where:
-    root = lab.aegir_root
-    places = [p for plat in sorted((root / "platforms").iterdir())
-              if os.path.lexists(p := plat / "sites" / uri / sub)]
-    parking = root / "qm-tui-parking"
-    if parking.is_dir():
-        places += [p for d in sorted(parking.iterdir()) if d.name.startswith(uri + ".")
-                   for p in d.iterdir()]
-    one = len(places) == 1
-    return Where(tuple(map(str, places)), os.lstat(places[0]).st_ino if one else None,
-                 _digest(places[0]) if one else "")
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(os.fsencode(path)):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            h.update(os.path.relpath(full, os.fsencode(path)) + b"\0" + str(st.st_size).encode())
-            if stat.S_ISREG(st.st_mode):
-                with open(full, "rb") as f:
-                    h.update(hashlib.sha256(f.read()).digest())
-    return h.hexdigest()
+def where(lab: LocalLab, uri: str, sub: str = "files") -> FileState:
+    """Every place holding the site's ``sub`` entry (platforms and parking), its inode and content digest."""
+    return files_state(LocalTree(lab.aegir_root), "localhost", uri, sub)
 
 
 def hostmaster_platform(lab: LocalLab, uri: str) -> int:

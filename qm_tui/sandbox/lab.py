@@ -57,6 +57,19 @@ class HostPaths(Protocol):
     def path(self, host: str, in_host: str) -> Path: ...
 
 
+@dataclass(frozen=True)
+class LocalTree:
+    """``HostPaths`` of a single-server layout: its one host's tree is this machine's ``aegir_root``."""
+
+    aegir_root: Path
+
+    def root(self, host: str) -> Path:
+        return self.aegir_root
+
+    def path(self, host: str, in_host: str) -> Path:
+        return Path(in_host)
+
+
 @dataclass
 class Lab:
     base: Path
