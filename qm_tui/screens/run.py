@@ -294,7 +294,7 @@ class RunScreen(EngineScreen):
             return state in RECOVERABLE and not self._pending
         if action == "resume":
             return (state in ("interrupted", "aborted") and not self._pending and self.record is not None
-                    and not any(s.undo_state for s in self.record.steps))
+                    and not self.rolling_back)
         return allowed
 
     @property
@@ -308,11 +308,17 @@ class RunScreen(EngineScreen):
             "The runner finishes the undo in progress (never half-way) and pauses; Rollback or Resume later.",
             "Pause rollback"), lambda yes: self._send("pause" if yes else None))
 
-    def action_abort(self) -> None:
-        if self.check_action("abort", ()) is not True:
-            return
+    def _may_stop(self, action: str) -> bool:
+        """Abort and pause are allowed now; during a rollback both offer to pause it instead."""
+        if self.check_action(action, ()) is not True:
+            return False
         if self.rolling_back:
             self._pause_rollback()
+            return False
+        return True
+
+    def action_abort(self) -> None:
+        if not self._may_stop("abort"):
             return
         self.app.push_screen(ChooseAction(
             f"Abort run {self.run_id}?",
@@ -324,10 +330,7 @@ class RunScreen(EngineScreen):
             self._send)
 
     def action_pause(self) -> None:
-        if self.check_action("pause", ()) is not True:
-            return
-        if self.rolling_back:
-            self._pause_rollback()
+        if not self._may_stop("pause"):
             return
         self.app.push_screen(ConfirmAction(
             f"Stop run {self.run_id} without rolling back?",
