@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostmaster_fixture import admin_query
 from lab_support import REPO, Lab, cli, make_lab, run_id_of, standin, tree_fingerprint
 
 pytestmark = pytest.mark.lab
@@ -22,13 +23,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def hm(lab: Lab, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    conn = lab.admin.connect(lab.accounts.database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
+    return admin_query(sql, args, database=lab.accounts.database, admin=lab.admin)
 
 
 def test_hostile_site_name_is_refused_before_any_command(lab: Lab) -> None:
