@@ -1,8 +1,9 @@
 """One run driven by this process: journaled steps, abort, pause, rollback, and recovery.
 
 Order for every step: journal the intent, act on the hosts, journal the result. A test hook
-(``QM_TUI_CRASH_AT=<step>[@<host>]:<before|after_remote|after_journal>``) exits the process at that
-instant so crash recovery can be proven. Abort requests come from the journal (another terminal),
+(``QM_TUI_CRASH_AT=<step>[@<host>]:<point>``, point ``before``, ``after_remote``, ``after_journal`` of the
+step's *do*, or ``undo_before``, ``undo_after_remote``, ``undo_after_journal`` of its *undo*) exits the
+process at that instant so crash recovery can be proven. Abort requests come from the journal (another terminal),
 or from a signal in the foreground: in-flight steps are cancelled (the transport kills the remote
 process groups), their outcome is settled by probing, then the run rolls back or pauses.
 """
@@ -271,6 +272,7 @@ class Execution:
         i = self.seq[id(step)]
         self.journal.set_step(self.ctx.run_id, i, undo_state="started", undo_started_at=time.time())
         self.emit_step(i, "undo", "started")
+        self._crash(step, "undo_before")
         deadline = time.monotonic() + self.runner.cfg.migrate.undo_retry_seconds
         delay = 1.0
         while True:
@@ -294,9 +296,11 @@ class Execution:
             except QmError as exc:
                 state, detail = "failed", str(exc)
                 break
+        self._crash(step, "undo_after_remote")
         self.undo_states[i] = state
         self.journal.set_step(self.ctx.run_id, i, undo_state=state, undo_ended_at=time.time(), detail=detail)
         self.emit_step(i, "undo", state, detail)
+        self._crash(step, "undo_after_journal")
         return detail
 
     # --- lock and clean-up ------------------------------------------------------------------------
