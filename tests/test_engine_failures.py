@@ -81,6 +81,14 @@ def test_hostmaster_update_fails(lab: Lab) -> None:
     rolled_back(lab, "maint-d7.lab.test", expect="hosting_import")
 
 
+def test_hostmaster_update_fails_every_time_and_the_site_still_comes_back_whole(lab: Lab) -> None:
+    # The hostmaster never recorded the move: the rollback skips hosting-import (which would fail
+    # again) instead of leaving the site offline with its files parked.
+    standin(lab, "fail", "hosting-import\n")
+    proc = rolled_back(lab, "intranet-d7.lab.test", target="drupal-7.101-c", expect="hosting_import")
+    assert "needs_attention" not in proc.stdout
+
+
 def test_a_fronts_mv_fails(lab: Lab) -> None:
     uri = "locked-d7.lab.test"
     site = lab.site_dir("web2.lab.test", uri, source_of(lab, uri))

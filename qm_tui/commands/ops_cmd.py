@@ -87,10 +87,13 @@ def _abort_args(p: argparse.ArgumentParser) -> None:
 def abort_cmd(args: argparse.Namespace) -> int:
     journal = _journal(args)
     run = _load(journal, args.run_id)
+    if run.public_state == "interrupted":
+        # Its runner is gone but its remote commands may not be: stop them, then roll back or pause.
+        print(f"run {run.id}: its runner is gone; stopping what it left running on every host, then "
+              f"{'pausing' if args.no_rollback else 'rolling back'}", flush=True)
+        return _recover(args, "pause" if args.no_rollback else "rollback")
     if run.public_state != "running":
-        hint = (f"; its runner is gone: qm-tui rollback {run.id} (or resume)" if run.public_state == "interrupted"
-                else "")
-        print(f"qm-tui: run {run.id} is not running ({run.public_state}){hint}", file=sys.stderr)
+        print(f"qm-tui: run {run.id} is not running ({run.public_state})", file=sys.stderr)
         return EXIT_USAGE
     req = journal.request(run.id, "pause" if args.no_rollback else "abort")
     deadline = time.monotonic() + ABORT_ANSWER_SECONDS

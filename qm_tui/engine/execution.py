@@ -23,6 +23,7 @@ from .events import Output, RunFinished, RunStarted, StepChanged
 from .plan import MigrationContext
 from .runtime import EventHub, LiveRuntime
 from .steps import Probe, Step, StepFailed, StepUnknown
+from .sweep import SweepRefused, sweep_run
 from .transport import Outcome, TransportError
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ CRASH_ENV = "QM_TUI_CRASH_AT"
 HEARTBEAT_EVERY = 5.0
 REQUEST_POLL = 0.3
 ABORTED = "aborted by the operator"
+IN_RUN_SWEEP_LIMIT = 30.0
 
 
 def groups(steps: Sequence[Step]) -> list[list[Step]]:
@@ -114,10 +116,29 @@ class Execution:
             await asyncio.sleep(HEARTBEAT_EVERY)
             self.journal.heartbeat(self.ctx.run_id)
 
+    # --- processes left behind ---------------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Stop every process of this run still running on M and on every front (raises SweepRefused).
+
+        Recovery calls it before anything else: a dead runner's commands outlive it."""
+        ctx = self.ctx
+        await sweep_run(self.rt.pool, ctx.run_id, ctx.master, [ctx.connect_name(f) for f in ctx.fronts],
+                        self.info, self.rt.pool.kill_grace)
+
+    async def _sweep_before_rollback(self) -> None:
+        """Our own in-flight commands were killed by their transports; a group that survived (a lost
+        connection, a frozen host) is hunted down here. Best effort: an unreachable host cannot be
+        undone either, and its undo waits for it."""
+        try:
+            await asyncio.wait_for(self.sweep(), IN_RUN_SWEEP_LIMIT)  # a frozen host must not hold it up
+        except (SweepRefused, QmError, TimeoutError) as exc:
+            self.info(self.ctx.master, f"before rolling back: {exc or 'the sweep did not finish in time'}")
+
     # --- top level --------------------------------------------------------------------------------
 
     async def run(self, mode: str = "migrate") -> int:
-        """``migrate`` (a new run), ``resume`` or ``rollback`` (of a run from the journal)."""
+        """``migrate`` (a new run); ``resume``, ``rollback`` or ``pause`` (of a run from the journal)."""
         ctx = self.ctx
         self.hub.emit(RunStarted(ctx.run_id, ctx.uri, ctx.source.title, ctx.target.title,
                                  tuple((i, s.name, s.host, s.title) for i, s in enumerate(self.steps))))
@@ -132,6 +153,11 @@ class Execution:
                     return EXIT_REFUSED
             else:
                 await self._settle_all()
+            if mode == "pause":  # an abort of a run whose runner is gone: swept, settled, left paused
+                undoing = any(self.undo_states.values())
+                nxt = f"qm-tui rollback {ctx.run_id}" if undoing else \
+                    f"qm-tui resume {ctx.run_id}, or undo with: qm-tui rollback {ctx.run_id}"
+                return self._finish("paused", f"{ABORTED} (its runner was gone); continue with: {nxt}")
             if mode == "rollback":
                 return await self._rollback("rollback requested by the operator")
             try:
@@ -148,6 +174,7 @@ class Execution:
                                               f"qm-tui rollback {ctx.run_id}")
             reason = ABORTED if self.abort_mode else (failure or ABORTED)
             self.info(ctx.master, f"rolling back: {reason}")
+            await self._sweep_before_rollback()
             return await self._rollback(reason)
         finally:
             for task in background:
@@ -243,9 +270,11 @@ class Execution:
     async def _rollback(self, reason: str) -> int:
         self.in_rollback = True
         self.journal.set_run(self.ctx.run_id, state="rolling_back", error=reason)
-        todo = [s for s in reversed(self.steps)
-                if self.states[self.seq[id(s)]] in ("ok", "failed", "unknown", "started")
-                and self.undo_states[self.seq[id(s)]] != "ok"]
+        touched = [s for s in reversed(self.steps)
+                   if self.states[self.seq[id(s)]] in ("ok", "failed", "unknown", "started")
+                   and self.undo_states[self.seq[id(s)]] != "ok"]
+        # Service first (site dir, files, database, maintenance off), the hostmaster's record last.
+        todo = [s for s in touched if not s.bookkeeping] + [s for s in touched if s.bookkeeping]
         for group in groups(todo):
             if self.pause_rollback:
                 return self._finish("paused", f"rollback paused by the operator ({reason}); continue with: "
@@ -255,7 +284,9 @@ class Execution:
             if errors:
                 remaining = todo[todo.index(group[0]):]
                 manual = tuple(c for s in remaining for c in s.undo_commands(self.ctx))
-                return self._finish("needs_attention", f"rollback stopped: {'; '.join(errors)} "
+                whole = (f"the site is back whole and online on {self.ctx.source.title}, only the hostmaster's "
+                         "record is left: " if all(s.bookkeeping for s in remaining) else "")
+                return self._finish("needs_attention", f"rollback stopped: {whole}{'; '.join(errors)} "
                                     f"(the migration failed first: {reason}); when the cause is fixed run: "
                                     f"qm-tui rollback {self.ctx.run_id}", manual)
         try:

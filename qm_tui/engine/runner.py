@@ -42,6 +42,7 @@ from .steps import (
     UpdateDb,
     Verify,
 )
+from .sweep import SweepRefused
 from .transport import TransportPool
 
 __all__ = ["EXIT_ATTENTION", "EXIT_MIGRATED", "EXIT_REFUSED", "EXIT_ROLLED_BACK", "Prepared", "Refused", "Runner",
@@ -159,7 +160,9 @@ class Runner:
         return run
 
     async def recover(self, run_id: str, action: str) -> int:
-        """``resume`` or ``rollback`` a run this process does not drive; both idempotent."""
+        """``resume``, ``rollback`` or ``pause`` a run this process does not drive; all idempotent.
+
+        ``pause`` is an abort without rollback of a run whose runner is gone: sweep, probe, stay paused."""
         run = self.load(run_id)
         state = run.public_state
         if state == "running":
@@ -169,7 +172,8 @@ class Runner:
             raise AlreadyDone(f"run {run_id} already {state.replace('_', ' ')}: nothing to do",
                               EXIT_MIGRATED if state == "succeeded" else EXIT_ROLLED_BACK)
         if state in ("succeeded", "rolled_back"):
-            raise RecoveryError(f"run {run_id} {state.replace('_', ' ')}; it cannot be {action}d "
+            done = {"resume": "resumed", "rollback": "rolled back", "pause": "paused"}[action]
+            raise RecoveryError(f"run {run_id} {state.replace('_', ' ')}; it cannot be {done} "
                                 "(start a new migration instead)")
         if action == "resume" and any(s.undo_state for s in run.steps):
             raise RecoveryError(f"run {run_id} had started rolling back; finish that with: qm-tui rollback {run_id}")
@@ -181,9 +185,17 @@ class Runner:
             step.data = dict(rec.data)
         states = {i: rec.state for i, rec in enumerate(run.steps)}
         undo_states = {i: rec.undo_state for i, rec in enumerate(run.steps)}
-        self.journal.claim(run_id)
-        self.journal.set_run(run_id, state="running" if action == "resume" else "rolling_back", ended_at=None)
         execution = Execution(self, ctx, steps, states, undo_states)
+        try:
+            # Before anything is probed or undone: the dead runner's commands may still be at work.
+            await execution.sweep()
+        except SweepRefused as exc:
+            execution.hub.close()
+            raise RecoveryError(f"run {run_id}: {exc}; nothing was changed (run the command again once the "
+                                "host answers)") from None
+        self.journal.claim(run_id)
+        if action != "pause":
+            self.journal.set_run(run_id, state="running" if action == "resume" else "rolling_back", ended_at=None)
         self.current = execution
         return await execution.run(mode=action)
 

@@ -107,7 +107,7 @@ class LiveRuntime:
             self.journal.set_run(run_id, heartbeat_at=time.time())
 
         res = await transport.run(cmd, input=input, timeout=timeout or step.timeout(self.ctx),
-                                  on_line=on_line, on_pgid=on_pgid)
+                                  on_line=on_line, on_pgid=on_pgid, tag=run_id)
         if res.outcome is Outcome.UNKNOWN and res.pgid is not None and "timed out" not in (res.error or ""):
             # The connection dropped: the command may still run there. Stop its process group before
             # anyone probes, so the probe sees a settled state (bounded: the host may be frozen).

@@ -75,6 +75,9 @@ class Step:
     title: str
     group: str | None = None  # consecutive steps of one group run in parallel (one per front)
     long: bool = False
+    # Bookkeeping (the hostmaster's record) is undone after every other step: the site comes back whole
+    # and online first, even when the hostmaster cannot be updated.
+    bookkeeping: bool = False
     data: dict[str, Any] = field(default_factory=dict)
 
     def commands(self, ctx: MigrationContext) -> list[str]:
@@ -332,7 +335,8 @@ class FetchCode(Step):
 
 
 class MoveSiteDir(Step):
-    """On M: A/sites/S -> B/sites/S. Its undo also puts the Aegir context back on A."""
+    """On M: A/sites/S -> B/sites/S. Its undo also puts the site's drush context back on A and verifies it
+    there (the alias root drush needs for maintenance off; settings.php, vhosts and code on the fronts)."""
 
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__("move_site_dir", ctx.master, "Move the site dir to the new platform")
@@ -353,14 +357,14 @@ class MoveSiteDir(Step):
         await _run(rt, self, self.host, fileops.script(
             f"if ex {fileops.q(ctx.dst_dir)}; then "
             + fileops.move(ctx.dst_dir, ctx.src_dir, "site_dir") + "; fi"))
-        for cmd in source_context_commands(ctx):
+        for cmd in source_context_commands(ctx)[:2]:  # hosting-import is HostingImport's undo, last
             if "provision-verify" in cmd:
                 await guard_fronts(rt, self, ctx.src_dir)
             await _run(rt, self, self.host, cmd)
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
         return [(self.host, manual_mv(ctx.dst_dir, ctx.src_dir, clear=False))] + [
-            (self.host, c) for c in source_context_commands(ctx)]
+            (self.host, c) for c in source_context_commands(ctx)[:2]]
 
 
 def source_context_commands(ctx: MigrationContext) -> list[str]:
@@ -470,6 +474,7 @@ class Verify(Drush):
 class HostingImport(Drush):
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__("hosting_import", "Update the hostmaster (hosting-import)", ctx.master, "import", True)
+        self.bookkeeping = True
 
     async def do(self, rt: Runtime) -> None:
         await super().do(rt)
@@ -480,6 +485,19 @@ class HostingImport(Drush):
 
     async def probe(self, rt: Runtime) -> Probe:
         return Probe.DONE if await rt.hostmaster_platform() == rt.ctx.target.nid else Probe.NOT_DONE
+
+    async def undo(self, rt: Runtime) -> None:
+        ctx = rt.ctx
+        if await rt.hostmaster_platform() == ctx.source.nid:
+            return  # the hostmaster never recorded the move (or already took it back): nothing to undo
+        await _run(rt, self, self.host, source_context_commands(ctx)[2])
+        platform = await rt.hostmaster_platform()
+        if platform != ctx.source.nid:
+            raise StepFailed(f"{self.host}: {self.name}: the hostmaster still has the site on platform node "
+                             f"{platform}, expected {ctx.source.nid} ({ctx.source.title})")
+
+    def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
+        return [(self.host, source_context_commands(ctx)[2])]
 
 
 class DumpDb(Step):

@@ -25,6 +25,7 @@ PgidCallback = Callable[[int], None]
 
 OUTPUT_LIMIT = 256 * 1024  # bytes of each stream kept in a CmdResult (the tail)
 LINE_LIMIT = 64 * 1024  # a longer line without a newline is passed to on_line in pieces
+TAG_VAR = "QM_TUI_RUN"  # every command of a run carries its id in the environment (see sweep.py)
 KILL_GRACE = 10.0  # seconds between TERM and KILL
 KILL_WAIT = 5.0  # seconds to wait for a group to vanish after KILL
 MAX_CHANNELS = 8  # per SSH connection; OpenSSH's MaxSessions defaults to 10
@@ -79,6 +80,13 @@ def check_pgid(pgid: int) -> int:
     if not isinstance(pgid, int) or isinstance(pgid, bool) or pgid <= 1:
         raise ValueError(f"refusing to signal process group {pgid!r}")
     return pgid
+
+
+def check_tag(tag: str | None) -> str | None:
+    # A run id: it lands in a shell word and a grep pattern, so only plain characters.
+    if tag is not None and (not tag or not all(c.isalnum() or c in "-_." for c in tag)):
+        raise ValueError(f"refusing run tag {tag!r}")
+    return tag
 
 
 async def wait_through_cancel(task: asyncio.Future[object]) -> bool:
@@ -220,13 +228,17 @@ class Transport(ABC):
         """Make sure the host is reachable now (raises TransportError)."""
 
     async def run(self, cmd: str, *, input: str | bytes | None = None, timeout: float | None = None,
-                  on_line: LineCallback | None = None, on_pgid: PgidCallback | None = None) -> CmdResult:
+                  on_line: LineCallback | None = None, on_pgid: PgidCallback | None = None,
+                  tag: str | None = None) -> CmdResult:
         """Run `cmd` (a shell string, quoted by the caller with sh_join) under `bash -o pipefail -c`.
+
+        `tag` (a run id) is exported as $QM_TUI_RUN to the command and so to everything it starts:
+        a later sweep finds them by it on the host, even after the runner that started them died.
 
         Raises TransportError only when the command certainly did not start. On timeout or
         cancellation the command's process group is killed (TERM, grace, KILL) before returning or
         re-raising. Exceptions raised by the callbacks also kill the command, then propagate."""
-        return await self._run(cmd, input, timeout, on_line, on_pgid, verify=True)
+        return await self._run(cmd, input, timeout, on_line, on_pgid, verify=True, tag=check_tag(tag))
 
     async def _reserve(self, urgent: bool) -> object:
         """Wait for a session slot and a connection; cancellable, since nothing has started yet.
@@ -235,7 +247,7 @@ class Transport(ABC):
         return None
 
     @abstractmethod
-    async def _launch(self, slot: object, cmd: str, data: bytes | None, cap: Capture) -> Job:
+    async def _launch(self, slot: object, cmd: str, data: bytes | None, cap: Capture, tag: str | None) -> Job:
         """Start the command (never cancelled midway). Raise TransportError if it certainly did not
         start, StartUnsure if we cannot tell; either way after giving the slot back."""
 
@@ -251,12 +263,13 @@ class Transport(ABC):
     async def close(self) -> None: ...
 
     async def _run(self, cmd: str, input: str | bytes | None, timeout: float | None,
-                   on_line: LineCallback | None, on_pgid: PgidCallback | None, *, verify: bool) -> CmdResult:
+                   on_line: LineCallback | None, on_pgid: PgidCallback | None, *, verify: bool,
+                   tag: str | None = None) -> CmdResult:
         data = input.encode() if isinstance(input, str) else input
         cap = Capture(on_line, on_pgid, marker=not self.is_local)
         slot = await self._reserve(urgent=not verify)
         # Starting is not cut short by a cancellation: a half-started command could not be killed.
-        start = asyncio.ensure_future(self._launch(slot, cmd, data, cap))
+        start = asyncio.ensure_future(self._launch(slot, cmd, data, cap, tag))
         cancelled = await wait_through_cancel(start)
         if cancelled and not start.cancelled() and start.exception() is None:
             await complete(self._halt(start.result(), verify))

@@ -10,7 +10,16 @@ import signal
 import time
 from pathlib import Path
 
-from .transport_base import KILL_WAIT, Capture, Job, Transport, TransportError, check_pgid, gather_or_cancel
+from .transport_base import (
+    KILL_WAIT,
+    TAG_VAR,
+    Capture,
+    Job,
+    Transport,
+    TransportError,
+    check_pgid,
+    gather_or_cancel,
+)
 
 _CHUNK = 65536
 
@@ -95,13 +104,16 @@ class LocalTransport(Transport):
     async def connect(self) -> None:
         return None
 
-    async def _launch(self, slot: object, cmd: str, data: bytes | None, cap: Capture) -> Job:
+    async def _launch(self, slot: object, cmd: str, data: bytes | None, cap: Capture, tag: str | None) -> Job:
+        env = {k: v for k, v in os.environ.items() if k != TAG_VAR}  # an untagged command stays untagged
+        if tag:
+            env[TAG_VAR] = tag
         try:
             proc = await asyncio.create_subprocess_exec(
                 "bash", "-o", "pipefail", "-c", cmd,
                 stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, cwd=Path.home())
+                start_new_session=True, cwd=Path.home(), env=env)
         except OSError as e:
             raise TransportError(f"{self.host}: cannot start bash: {e.strerror or e}") from None
         return _LocalJob(proc, cap, data)

@@ -18,6 +18,7 @@ from .transport_base import (
     KILL_GRACE,
     KILL_WAIT,
     MAX_CHANNELS,
+    TAG_VAR,
     Capture,
     Job,
     StartUnsure,
@@ -34,7 +35,7 @@ _CLOSE_WAIT = 5.0  # a frozen peer never acknowledges a close: abort after this
 
 # sshd runs `$SHELL -c <this>` in a new session (setsid), so $$ is the process group of everything
 # the command starts; `exec` keeps that pid for the command itself.
-_WRAP = 'echo "@@PGID $$" >&2; exec bash -o pipefail -c {}'
+_WRAP = 'echo "@@PGID $$" >&2; {tag}exec bash -o pipefail -c {cmd}'
 
 # Live = a non-zombie member (orphaned zombies keep a group "existing" where nobody reaps them).
 _KILL_SCRIPT = """pg={pgid}
@@ -224,13 +225,16 @@ class SshTransport(Transport):
             raise
         return sem
 
-    async def _launch(self, slot: object, cmd: str, data: bytes | None, cap: Capture) -> Job:
+    async def _launch(self, slot: object, cmd: str, data: bytes | None, cap: Capture, tag: str | None) -> Job:
         assert isinstance(slot, asyncio.Semaphore)
+        # Exported by the wrapper, not sent as an SSH env request (sshd's AcceptEnv would drop it).
+        env = f"export {TAG_VAR}={shlex.quote(tag)}; " if tag else f"unset {TAG_VAR}; "
+        wrapped = _WRAP.format(tag=env, cmd=shlex.quote(cmd))
         try:
             for attempt in (1, 2):
                 conn = await self._connection()  # reconnects if it died since _reserve
                 try:
-                    proc = await conn.create_process(_WRAP.format(shlex.quote(cmd)), encoding=None)
+                    proc = await conn.create_process(wrapped, encoding=None)
                     return _SshJob(slot, conn, proc, cap, data)
                 except asyncssh.ChannelOpenError as e:
                     if e.code == asyncssh.OPEN_CONNECT_FAILED and attempt == 1:
