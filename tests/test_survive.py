@@ -102,8 +102,8 @@ def test_abort_kills_every_remote_process_and_rolls_back(lab: Lab, uri: str, ste
     else:
         # A slow push: an rsync wrapper on the master that sleeps before the real transfer.
         wrapper = lab.root("aegir.lab.test") / "bin" / "rsync"
-        # Only qm-tui's own push (it excludes /files); the drush stand-in's rsync stays fast.
-        wrapper.write_text("#!/bin/bash\ncase \"$*\" in *--exclude=/files*) sleep 60;; esac\n"
+        # Only qm-tui's own push (it excludes <uri>/private/files); the drush stand-in's rsync stays fast.
+        wrapper.write_text("#!/bin/bash\ncase \"$*\" in *--exclude=/*/private/files*) sleep 60;; esac\n"
                            "exec /usr/bin/rsync \"$@\"\n")
         wrapper.chmod(0o755)
     try:

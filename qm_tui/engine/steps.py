@@ -272,8 +272,10 @@ class PushSite(Step):
         self.front = front
 
     def commands(self, ctx: MigrationContext) -> list[str]:
-        # No trailing slash on the source: a `files` symlink is matched by the anchored exclude too.
-        return [sh_join(["rsync", "-a", "--delete", "--exclude=/files", "--exclude=/private/files",
+        # No trailing slash on the source, so the transfer root is sites/ and the anchored excludes name
+        # <uri>/files (a `files` symlink is matched too): excluded paths are never deleted on the front.
+        uri = ctx.uri
+        return [sh_join(["rsync", "-a", "--delete", f"--exclude=/{uri}/files", f"--exclude=/{uri}/private/files",
                          "-e", SSH_OPTS,
                          ctx.dst_dir, f"{self.front}:{ctx.target.publish_path}/sites/"])]
 
