@@ -141,7 +141,11 @@ def test_several_aliases_in_one_file() -> None:
         ("<?php $options['a'] = PHP_EOL;", "unsupported PHP value 'PHP_EOL'"),
         ("<?php $options['a'] = 'x' . 'y';", "unexpected text"),
         ("<?php $options['a'] = 'unterminated;", "unexpected text"),
-        ("<?php $_SERVER['db_name'] = $options['db_name'];", "unexpected variable $_SERVER"),
+        # provision's extra statements are accepted in their exact shape only
+        ("<?php $_SERVER['db_name'] = 'x';", "expected '$options'"),
+        ("<?php @include('/x/local.drushrc.php');", "expected 'include_once'"),
+        ("<?php @include_once($path);", "unsupported PHP value '$path'"),
+        ("<?php $aliases['a'] = 1;", "unexpected variable $aliases"),
     ],
 )
 def test_unsupported_php_is_an_error(text: str, message: str) -> None:
@@ -157,3 +161,46 @@ def test_render_rejects_objects() -> None:
 def test_float_exponent_round_trip() -> None:
     assert phpfiles.parse_drushrc(render_drushrc({"f": 1e20})) == {"f": 1e20}
     assert phpfiles.parse_drushrc("<?php $options['f'] = 1.0E+20;") == {"f": 1e20}
+
+
+# What provision 7.x-3.x writes (provision_drushrc_site.tpl.php), secrets replaced.
+PROVISION_DRUSHRC = """<?php
+/**
+ * @file
+ * Site Drush configuration file, written by provision.
+ */
+$options['db_type'] = 'mysql';
+$options['db_host'] = 'db.example.org';
+$options['db_port'] = '3306';
+$options['db_passwd'] = 'secret';
+$options['db_name'] = 'shopexampleorg';
+$options['db_user'] = 'shopexampleorg';
+$options['installed'] = true;
+$options['packages'] = array (
+  'platforms' => array ('drupal' => array ('version' => '7.98')),
+);
+
+# Aegir additions
+$_SERVER['db_type'] = $options['db_type'];
+$_SERVER['db_port'] = $options['db_port'];
+$_SERVER['db_host'] = $options['db_host'];
+$_SERVER['db_user'] = $options['db_user'];
+$_SERVER['db_passwd'] = $options['db_passwd'];
+$_SERVER['db_name'] = $options['db_name'];
+
+# Local non-aegir-generated additions.
+@include_once('/var/aegir/platforms/drupal-7.98/sites/shop.example.org/local.drushrc.php');
+"""
+
+
+def test_provisions_own_drushrc_parses() -> None:
+    rc = parse_drushrc(PROVISION_DRUSHRC)
+    assert rc["db_name"] == "shopexampleorg" and rc["db_passwd"] == "secret" and rc["installed"] is True
+    assert rc["packages"] == {"platforms": {"drupal": {"version": "7.98"}}}
+
+
+def test_rendered_drushrc_has_provisions_shape() -> None:
+    text = render_drushrc({"db_name": "x", "db_passwd": "p", "site_path": "/var/aegir/p/sites/s"})
+    assert "$_SERVER['db_name'] = $options['db_name'];" in text
+    assert "@include_once('/var/aegir/p/sites/s/local.drushrc.php');" in text
+    assert parse_drushrc(text) == {"db_name": "x", "db_passwd": "p", "site_path": "/var/aegir/p/sites/s"}

@@ -26,7 +26,7 @@ _TOKEN = re.compile(
     | (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<arrow>=>)
-    | (?P<punct>[()\[\],;=])
+    | (?P<punct>[()\[\],;=@])
     | (?P<var>\$[A-Za-z_][A-Za-z0-9_]*)
     )""",
     re.VERBOSE | re.DOTALL,
@@ -125,8 +125,12 @@ class _Parser:
         return items if items else []
 
 
-def parse_assignments(text: str, var: str) -> dict[str, PhpValue]:
-    """Collect ``$var['key'] = <literal>;`` statements (last one wins, as in PHP)."""
+def parse_assignments(text: str, var: str, provision_site: bool = False) -> dict[str, PhpValue]:
+    """Collect ``$var['key'] = <literal>;`` statements (last one wins, as in PHP).
+
+    ``provision_site``: also the two statement forms provision's site template adds after the options
+    (``$_SERVER['db_x'] = $options['db_x'];`` and ``@include_once('<site>/local.drushrc.php');``): code,
+    not data, so they are checked for their exact shape and skipped."""
     body = text.strip()
     if body.startswith("<?php"):
         body = body[5:]
@@ -134,6 +138,26 @@ def parse_assignments(text: str, var: str) -> dict[str, PhpValue]:
     out: dict[str, PhpValue] = {}
     while p.peek() is not None:
         kind, tok = p.next()
+        if provision_site and tok in ("@", "include_once"):
+            if tok == "@":
+                p.expect("include_once")
+            p.expect("(")
+            if not isinstance(p.value(), str):
+                raise PhpParseError(f"include_once of a non-string at offset {p.pos}")
+            p.expect(")")
+            p.expect(";")
+            continue
+        if provision_site and tok == "$_SERVER":
+            p.expect("[")
+            p.value()
+            p.expect("]")
+            p.expect("=")
+            p.expect(f"${var}")
+            p.expect("[")
+            p.value()
+            p.expect("]")
+            p.expect(";")
+            continue
         if kind != "var":
             raise PhpParseError(f"expected a $variable at offset {p.pos}, got {tok!r}")
         if tok != f"${var}":
@@ -148,8 +172,10 @@ def parse_assignments(text: str, var: str) -> dict[str, PhpValue]:
 
 
 def parse_drushrc(text: str) -> dict[str, PhpValue]:
-    """A site's ``drushrc.php``: ``$options['db_name'] = 'x';`` ..."""
-    return parse_assignments(text, "options")
+    """A site's ``drushrc.php`` as provision writes it: ``$options['db_name'] = 'x';`` ..., then
+    ``$_SERVER['db_*'] = $options['db_*'];`` and an ``@include_once`` of ``local.drushrc.php``. What that
+    optional local file would override is not read (drush reads it; Aegir never writes it)."""
+    return parse_assignments(text, "options", provision_site=True)
 
 
 def parse_alias(text: str) -> dict[str, dict[str, PhpValue]]:
@@ -181,9 +207,19 @@ def php_literal(value: PhpValue, indent: int = 0) -> str:
     raise TypeError(f"cannot render {type(value).__name__} as PHP")
 
 
+SERVER_DB_KEYS = ("db_type", "db_port", "db_host", "db_user", "db_passwd", "db_name")
+
+
 def render_drushrc(options: dict[str, PhpValue]) -> str:
+    """Provision's site template (provision_drushrc_site.tpl.php): the options, the ``$_SERVER`` copies
+    of the DB keys, and the include of the site's ``local.drushrc.php``."""
     lines = ["<?php ", "# Aegir site context (written by provision)."]
     lines += [f"$options[{php_literal(k)}] = {php_literal(v)};" for k, v in options.items()]
+    lines += ["", "# Aegir additions"]
+    lines += [f"$_SERVER[{php_literal(k)}] = $options[{php_literal(k)}];" for k in SERVER_DB_KEYS if k in options]
+    if options.get("site_path"):
+        lines += ["", "# Local non-aegir-generated additions.",
+                  f"@include_once({php_literal(str(options['site_path']) + '/local.drushrc.php')});"]
     return "\n".join(lines) + "\n"
 
 

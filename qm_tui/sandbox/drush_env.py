@@ -95,15 +95,9 @@ class Env:
         return self.options.get(name, default)
 
 
-_AEGIR_DRUSHRC_EXTRA = re.compile(
-    r"^\s*(\$_SERVER\[[^\]]+\]\s*=\s*\$options\[[^\]]+\]\s*;|@include_once\(.*\)\s*;)\s*$", re.M
-)
-
-
 def read_drushrc(path: Path) -> dict[str, Any]:
-    """A site's drushrc.php. Real provision appends ``$_SERVER[...] = $options[...];`` and an
-    ``@include_once(local.drushrc.php)`` line; those are code, not data, so they are skipped here."""
-    return phpfiles.parse_drushrc(_AEGIR_DRUSHRC_EXTRA.sub("", path.read_text()))
+    """A site's drushrc.php (provision's template: options, ``$_SERVER`` copies, ``@include_once``)."""
+    return phpfiles.parse_drushrc(path.read_text())
 
 
 def drupal_version(root: Path) -> str | None:
