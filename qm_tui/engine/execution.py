@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import socket
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import QmError
 from .events import Output, RunFinished, RunStarted, StepChanged
+from .journal import lock_owner_line
 from .plan import MigrationContext
 from .runtime import EventHub, LiveRuntime
 from .steps import Probe, Step, StepFailed, StepUnknown
@@ -339,7 +339,7 @@ class Execution:
     async def _lock(self) -> bool:
         ctx = self.ctx
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        owner = f"run {ctx.run_id} pid {os.getpid()} on {socket.gethostname()} since {since}"
+        owner = lock_owner_line(ctx.run_id, since)
         cmd = (f"mkdir -p -- {q(ctx.lock_dir.rsplit('/', 1)[0])} && mkdir -- {q(ctx.lock_dir)} && "
                f"printf '%s\\n' {q(owner)} > {q(ctx.lock_dir + '/owner')}")
         t = await self.rt.pool.get(ctx.connect_name(ctx.master))

@@ -8,8 +8,10 @@ Secrets never reach this file: callers pass masked command text only.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -34,7 +36,9 @@ CREATE TABLE IF NOT EXISTS runs (
     runner_host TEXT,
     heartbeat_at REAL,
     error TEXT,
-    plan TEXT
+    plan TEXT,
+    runner_start INTEGER,
+    runner_boot TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_site ON runs(site, state);
 CREATE TABLE IF NOT EXISTS steps (
@@ -79,6 +83,18 @@ RUN_STATES = ("running", "rolling_back", "succeeded", "rolled_back", "needs_atte
 STEP_STATES = ("pending", "started", "ok", "failed", "unknown", "skipped")
 UNDO_STATES = ("started", "ok", "failed", "unknown", "skipped")
 HEARTBEAT_STALE = 30.0
+# The runner's process start time (clock ticks since boot) and boot id tell it from a later process
+# that got the same pid. Journals made before them get the columns added; NULL there: not checked.
+IDENTITY_COLUMNS = (("runner_start", "INTEGER"), ("runner_boot", "TEXT"))
+# An older version's claim() sets runner_pid alone: the previous runner's identity must not be
+# taken for the new one's (a live runner would look dead), so it is dropped.
+IDENTITY_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS runs_identity_follows_pid AFTER UPDATE OF runner_pid ON runs
+WHEN NEW.runner_pid IS NOT OLD.runner_pid AND NEW.runner_start IS OLD.runner_start
+BEGIN
+    UPDATE runs SET runner_start = NULL, runner_boot = NULL WHERE id = NEW.id;
+END;
+"""
 
 
 def new_run_id() -> str:
@@ -118,14 +134,16 @@ class RunRecord:
     error: str | None
     plan: dict[str, Any]
     steps: list[StepRecord] = field(default_factory=list)
+    runner_start: int | None = None
+    runner_boot: str | None = None
 
     @property
     def runner_alive(self) -> bool:
-        """A runner on this machine is alive if its pid exists and it heartbeats."""
+        """A runner heartbeats; on this machine its process must also still be the one recorded."""
         fresh = self.heartbeat_at is not None and time.time() - self.heartbeat_at < HEARTBEAT_STALE
         if self.runner_pid is None or self.runner_host != socket.gethostname():
             return fresh
-        return fresh and pid_alive(self.runner_pid)
+        return fresh and pid_alive(self.runner_pid, self.runner_start, self.runner_boot)
 
     @property
     def public_state(self) -> str:
@@ -148,6 +166,9 @@ class Journal:
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10, isolation_level=None,
                                       check_same_thread=False)
             self.db.execute("PRAGMA busy_timeout=10000")
+            # An older journal cannot be migrated from here: read NULL for the columns it lacks.
+            have = self._run_columns()
+            self._identity_select = ", ".join(n if n in have else "NULL" for n, _ in IDENTITY_COLUMNS)
             return
         # Group-readable (no secrets are journaled): on-call staff in the group can watch runs.
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -156,7 +177,24 @@ class Journal:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(SCHEMA)
+        self._add_identity_columns()
+        self._identity_select = ", ".join(n for n, _ in IDENTITY_COLUMNS)
         os.chmod(self.path, 0o640)
+
+    def _run_columns(self) -> set[str]:
+        return {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+
+    def _add_identity_columns(self) -> None:
+        if not {n for n, _ in IDENTITY_COLUMNS} - self._run_columns() and self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'runs_identity_follows_pid'"
+        ).fetchone():
+            return
+        with self.tx() as db:  # IMMEDIATE, re-checked inside: two processes may open an old journal at once
+            have = self._run_columns()
+            for name, decl in IDENTITY_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
+            db.execute(IDENTITY_TRIGGER)
 
     def close(self) -> None:
         self.db.close()
@@ -181,12 +219,14 @@ class Journal:
     def create_run(self, run_id: str, site: str, site_nid: int, source: str, target: str,
                    plan: dict[str, Any], steps: list[tuple[str, str, str]]) -> None:
         now = time.time()
+        start, boot = own_identity()
         with self.tx() as db:
             db.execute(
-                "INSERT INTO runs (id, site, site_nid, source_platform, target_platform, state, "
-                "started_at, runner_pid, runner_host, heartbeat_at, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (id, site, site_nid, source_platform, target_platform, state, started_at, "
+                "runner_pid, runner_host, heartbeat_at, plan, runner_start, runner_boot) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, site, site_nid, source, target, "running", now, os.getpid(),
-                 socket.gethostname(), now, json.dumps(plan)))
+                 socket.gethostname(), now, json.dumps(plan), start, boot))
             db.executemany(
                 "INSERT INTO steps (run_id, seq, name, host, title, state) VALUES (?,?,?,?,?,?)",
                 [(run_id, i, name, host, title, "pending") for i, (name, host, title) in enumerate(steps)])
@@ -198,8 +238,9 @@ class Journal:
 
     def claim(self, run_id: str) -> None:
         """This process now drives the run."""
+        start, boot = own_identity()
         self.set_run(run_id, runner_pid=os.getpid(), runner_host=socket.gethostname(),
-                     heartbeat_at=time.time())
+                     heartbeat_at=time.time(), runner_start=start, runner_boot=boot)
 
     def heartbeat(self, run_id: str) -> None:
         self.set_run(run_id, heartbeat_at=time.time())
@@ -241,12 +282,12 @@ class Journal:
     # --- reads ----------------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        row = self.db.execute("SELECT id, site, site_nid, source_platform, target_platform, state, "
-                              "started_at, ended_at, runner_pid, runner_host, heartbeat_at, error, plan "
-                              "FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.db.execute("SELECT id, site, site_nid, source_platform, target_platform, state, "  # noqa: S608
+                              "started_at, ended_at, runner_pid, runner_host, heartbeat_at, error, plan, "
+                              f"{self._identity_select} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return None
-        run = RunRecord(*row[:12], plan=json.loads(row[12] or "{}"))
+        run = RunRecord(*row[:12], plan=json.loads(row[12] or "{}"), runner_start=row[13], runner_boot=row[14])
         run.steps = [
             StepRecord(*r[:12], data=json.loads(r[12] or "{}"))
             for r in self.db.execute(
@@ -275,12 +316,73 @@ class Journal:
             "ORDER BY id LIMIT ?", (run_id, after_id, limit)).fetchall()
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine (owned by anyone)."""
+# --- liveness of a process on this machine --------------------------------------------------------
+
+def process_identity(pid: int) -> tuple[int, str] | None:
+    """(start time in clock ticks since boot, state letter) of a process, from /proc; None: not seen."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()  # after "pid (comm)": comm may hold spaces
+        return int(fields[19]), fields[0].decode()  # fields 22 and 3
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@functools.cache
+def boot_id() -> str | None:
+    """This boot's random id (changes at every boot); None without /proc."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def own_identity() -> tuple[int | None, str | None]:
+    """(start ticks, boot id) of this process, as recorded for a runner; not cached: fork changes it."""
+    ident = process_identity(os.getpid())
+    return (ident[0] if ident else None), boot_id()
+
+
+def pid_alive(pid: int, start_ticks: int | None = None, boot: str | None = None) -> bool:
+    """Whether the process recorded as ``pid`` (owned by anyone) still runs on this machine.
+
+    A zombie (exited, not yet reaped: for a moment after ``kill -9``, for ever without an init) is dead.
+    With ``start_ticks`` or ``boot`` recorded, a process that got the same pid after a reboot or a pid
+    wrap is dead too; None (an older journal or lock) is not checked."""
+    if pid <= 0:  # os.kill(0, 0) would answer for our own process group
         return False
-    except PermissionError:
-        pass
-    return True
+    if boot is not None and boot_id() not in (None, boot):
+        return False
+    ident = process_identity(pid)
+    if ident is None:  # gone, or hidden from us (/proc mounted hidepid, or no /proc): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    ticks, state = ident
+    return state not in ("Z", "X") and (start_ticks is None or ticks == start_ticks)
+
+
+# The site lock's owner line. The prefix "run <id> pid <pid> on <host>" is what older versions wrote
+# and what greps and parsers look for; start and boot come after it (absent in older lines).
+OWNER_LINE = re.compile(r"run (?P<run>\S+) pid (?P<pid>\d+) on (?P<host>\S+)"
+                        r"(?: start (?P<start>\d+))?(?: boot (?P<boot>\S+))?")
+
+
+def lock_owner_line(run_id: str, since: str) -> str:
+    """The owner line this process writes into a site lock it takes for ``run_id``."""
+    start, boot = own_identity()
+    ident = (f" start {start}" if start is not None else "") + (f" boot {boot}" if boot else "")
+    return f"run {run_id} pid {os.getpid()} on {socket.gethostname()}{ident} since {since}"
+
+
+def lock_owner_alive(line: str) -> bool:
+    """Whether a lock's owner line names a process still running on this machine (same rules as a run's
+    runner). An owner on another machine, or a line not understood, cannot be checked from here: False."""
+    m = OWNER_LINE.match(line.strip())
+    if m is None or m["host"] != socket.gethostname():
+        return False
+    return pid_alive(int(m["pid"]), int(m["start"]) if m["start"] else None, m["boot"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import socket
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -21,7 +20,7 @@ from .eligibility import TargetVerdict
 from .events import EventSink
 from .execution import EXIT_ATTENTION, EXIT_MIGRATED, EXIT_REFUSED, EXIT_ROLLED_BACK, Execution
 from .hostmaster_db import HostmasterDB
-from .journal import Journal, RunRecord, new_run_id, pid_alive
+from .journal import Journal, RunRecord, lock_owner_alive, new_run_id
 from .model import Platform, PlatformStatus, Site, SiteStatus
 from .plan import MigrationContext, build_context
 from .preflight import Refused, preflight
@@ -126,7 +125,8 @@ class Runner:
         m = re.match(r"run (\S+) pid (\d+) on (\S+)", owner)
         if m:
             run = self.journal.get_run(m.group(1))
-            alive = run.runner_alive if run else (m.group(3) == socket.gethostname() and pid_alive(int(m.group(2))))
+            # The journal knows the run's current driver; else the line's pid, start time and boot id decide.
+            alive = run.runner_alive if run else lock_owner_alive(owner)
             if alive:
                 raise RecoveryError(f"the lock {ctx.lock_dir} on {ctx.master} belongs to a live runner ({owner}); "
                                     f"not breaking it")
