@@ -25,24 +25,24 @@ from typing import Any
 
 import pymysql
 import pytest
+from hostmaster_fixture import ADMIN, Unreachable, check_admin
 
 from qm_tui.engine import phpfiles
 from qm_tui.sandbox import drush_phpser as ser
 from qm_tui.sandbox.drush_env import conf_path, read_drushrc, settings_credentials
 from qm_tui.sandbox.drush_standin import install_standin, parse_argv
 
-ROOT_DB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
-
-def _root_conn() -> pymysql.connections.Connection:
-    return pymysql.connect(**ROOT_DB, autocommit=True)
+def _admin_conn() -> pymysql.connections.Connection:
+    """The lab admin (scripts/install-system.sh's account, else root): a fresh Debian's root has no TCP login."""
+    return ADMIN.connect()
 
 
 try:
-    _root_conn().close()
-    HAVE_DB = True
-except pymysql.MySQLError:
-    HAVE_DB = False
+    check_admin()
+    NO_DB = ""
+except Unreachable as exc:
+    NO_DB = str(exc)
 
 
 _LEVEL = re.compile(r"\s*\[(error|success|ok|notice|warning|cancel)\]\s*$")
@@ -116,7 +116,7 @@ class Lab:
                               timeout=timeout, stdin=subprocess.DEVNULL, **kw)
 
     def q(self, key: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        conn = _root_conn()
+        conn = _admin_conn()
         with conn, conn.cursor() as cur:
             cur.execute(f"USE `{self.dbs[key]['db_name']}`")
             cur.execute(sql, params)
@@ -134,16 +134,16 @@ class Lab:
 
     def make_db(self, key: str, tables: list[str]) -> dict[str, Any]:
         name, user, pw = f"{self.prefix}{key}", f"{self.prefix}u_{key}", secrets.token_hex(12)
-        conn = _root_conn()
+        conn = _admin_conn()
         with conn, conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{name}`")
             self.users.append(user)
-            cur.execute(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY %s", (pw,))
-            cur.execute(f"GRANT ALL ON `{name}`.* TO '{user}'@'127.0.0.1'")
+            cur.execute(f"CREATE USER '{user}'@'{ADMIN.host}' IDENTIFIED BY %s", (pw,))
+            cur.execute(f"GRANT ALL ON `{name}`.* TO '{user}'@'{ADMIN.host}'")
             cur.execute(f"USE `{name}`")
             for sql in tables:
                 cur.execute(sql)
-        creds = {"db_type": "mysql", "db_host": "127.0.0.1", "db_port": "3306", "db_name": name,
+        creds = {"db_type": "mysql", "db_host": ADMIN.host, "db_port": str(ADMIN.port), "db_name": name,
                  "db_user": user, "db_passwd": pw}
         self.dbs[key] = creds
         return creds
@@ -246,8 +246,8 @@ os.execvp(cmd[0], cmd)
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Any:
-    if not HAVE_DB:
-        pytest.skip("MariaDB at 127.0.0.1:3306 (root, no password) is not reachable")
+    if NO_DB:
+        pytest.skip(NO_DB)
     root, remotes, bin_dir = tmp_path / "aegir", tmp_path / "remotes", tmp_path / "bin"
     (root / ".drush").mkdir(parents=True)
     drush = install_standin(bin_dir, sys.executable)
@@ -282,12 +282,12 @@ def lab(tmp_path: Path) -> Any:
     try:
         yield lab
     finally:
-        conn = _root_conn()
+        conn = _admin_conn()
         with conn, conn.cursor() as cur:
             for creds in lab.dbs.values():
                 cur.execute(f"DROP DATABASE IF EXISTS `{creds['db_name']}`")
             for user in lab.users:
-                cur.execute(f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'{ADMIN.host}'")
 
 
 @pytest.fixture
