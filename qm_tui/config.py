@@ -17,6 +17,7 @@ import yaml
 from .errors import QmError
 
 ENV_VAR = "QM_TUI_CONFIG"
+SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the NUL
 
 
 class ConfigError(QmError):
@@ -80,6 +81,9 @@ class MigrateConfig:
     long_step_timeout: float = 7200.0  # dump, updatedb, pushes
     on_hangup: str = "finish"  # foreground migrate on SIGHUP: "finish" the run or "stop" at a safe point
     undo_retry_seconds: float = 120.0  # a rollback waits this long for an unreachable host to return
+    # The unix socket the hostmaster's mariadb/mariadb-dump use for a site whose db_host is 'localhost'
+    # (None: the client's default from its my.cnf). A path on the hostmaster, so never made relative here.
+    db_socket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ _SPEC: dict[str, Any] = {
     "migrate": {
         "drush": str, "templates": {"*": {"*": str}}, "parking_dir": str, "dump_dir": str,
         "dump_retention_days": int, "step_timeout": float, "long_step_timeout": float, "on_hangup": str,
-        "undo_retry_seconds": float,
+        "undo_retry_seconds": float, "db_socket": str,
     },
 }
 _REQUIRED = {"hostmaster", "hostmaster.db", "hostmaster.db.user", "hostmaster.db.name", "hostmaster.server"}
@@ -223,6 +227,15 @@ def _migrate(m: dict[str, Any], path: Path) -> MigrateConfig:
             raise ConfigError(f"{path}: migrate.{key}: must be a relative path under aegir_root")
     if m.get("on_hangup", "finish") not in ("finish", "stop"):
         raise ConfigError(f"{path}: migrate.on_hangup: expected finish or stop")
+    sock = m.get("db_socket")
+    if sock is not None:
+        # It goes into the client's option file as one line, and sun_path holds 107 bytes.
+        if not sock.startswith("/") or any(ord(c) < 32 or c == "\x7f" for c in sock):
+            raise ConfigError(f"{path}: migrate.db_socket: expected an absolute path on the hostmaster, "
+                              f"without control characters, got {sock!r}")
+        if len(sock.encode()) > SOCKET_PATH_MAX:
+            raise ConfigError(f"{path}: migrate.db_socket: {sock} is longer than {SOCKET_PATH_MAX} bytes "
+                              "(the limit of a unix socket path)")
     defaults = MigrateConfig()
     return MigrateConfig(**{k: m.get(k, getattr(defaults, k)) for k in defaults.__dataclass_fields__})
 

@@ -68,6 +68,10 @@ def test_lookup_order(cfgdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
          "hostmaster.db.pasword: unknown"),
         (GOOD.replace("password_file: db.pw", "password_file: nope.pw"), "nope.pw does not exist"),
         ("- a\n- b\n", "(top level): expected a mapping"),
+        (GOOD + "migrate: {db_socket: run/mysqld.sock}\n", "migrate.db_socket: expected an absolute path"),
+        (GOOD + 'migrate: {db_socket: "/run/a\\nb"}\n', "migrate.db_socket: expected an absolute path"),
+        (GOOD + "migrate: {db_socket: /" + "s" * 107 + "}\n", "is longer than 107 bytes"),
+        (GOOD + "migrate: {db_socket: 3}\n", "migrate.db_socket: expected a string"),
     ],
 )
 def test_errors_name_file_and_key(cfgdir: Path, text: str, message: str) -> None:
@@ -122,6 +126,16 @@ def test_cli_uses_env_config(cfgdir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "s3cret" not in proc.stdout
     assert f"{cfgdir / 'config.yaml'}: ok" in proc.stdout
+
+
+def test_db_socket_is_kept_as_written_and_shown(cfgdir: Path) -> None:
+    """A path on the hostmaster: neither made relative to the config file nor expanded here."""
+    path = cfgdir / "config.yaml"
+    assert load_config(path).migrate.db_socket is None
+    path.write_text(GOOD + "migrate: {db_socket: /run/mysqld/mysqld.sock}\n")
+    assert load_config(path).migrate.db_socket == "/run/mysqld/mysqld.sock"
+    proc = _cli("check-config", "--config", str(path))
+    assert proc.returncode == 0 and "site db socket /run/mysqld/mysqld.sock" in proc.stdout, proc.stderr
 
 
 def test_cli_help_and_version() -> None:

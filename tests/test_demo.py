@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from qm_tui.engine.phpfiles import parse_drushrc
 from qm_tui.sandbox import demo as demo_mod
 from qm_tui.sandbox.demo import BIG_SITE_MB, MARKER, DemoError, open_demo, stop_demo
 from qm_tui.sandbox.demo_cluster import cluster_view
@@ -254,3 +255,34 @@ def test_demo_without_the_lab_builds_the_local_layout_only(tmp_path: Path, monke
     finally:
         sandbox.stop()
     assert not processes(tmp_path / "demo")
+
+
+def test_demo_local_config_is_enough(base: Path) -> None:
+    """The local layout's config alone drives the engine's mariadb/mariadb-dump on this machine (it names
+    the private socket as migrate.db_socket): with MYSQL_HOME unset (``qm`` drops it) and nothing sourced,
+    ``plan`` (its preflight sizes the site's DB), a ``migrate`` whose updatedb fails (dump, then restore
+    on rollback) and a ``migrate`` that succeeds. No password of the site in any log or the journal."""
+    config, env, _ = build(base, "--big-site-mb", "1")
+    assert env == {"QM_TUI_CONFIG": str(config)} and "MYSQL_HOME" not in (base / "env.sh").read_text()
+    aegir = Path(json.loads((base / MARKER).read_text())["aegir_root"])
+    site = "shop-d7.local.test"
+    cfg = ("--config", str(config))
+    source = platform_of(site, env)
+    drushrc = parse_drushrc((aegir / "platforms" / source / "sites" / site / "drushrc.php").read_text())
+    assert drushrc["db_host"] == "localhost"  # as Aegir writes it: the client's socket
+
+    plan = qm(*cfg, "plan", site, TARGET)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    (aegir / "drush-standin.fail").write_text("updatedb\n")
+    failed = qm(*cfg, "migrate", site, TARGET, "--yes")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    (aegir / "drush-standin.fail").unlink()
+    assert platform_of(site, env) == source
+    proc = qm(*cfg, "migrate", site, TARGET, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"succeeded: {site} is on {TARGET}" in proc.stdout
+    assert platform_of(site, env) == TARGET
+
+    logs = b"".join(p.read_bytes() for p in (base / "state").rglob("*") if p.is_file())
+    assert b"database restored from" in logs  # the rollback's restore ran through the config's socket
+    assert str(drushrc["db_passwd"]).encode() not in logs

@@ -26,6 +26,7 @@ def check_config(args: argparse.Namespace) -> int:
         "ssh": {"config_file": str(cfg.ssh.config_file) if cfg.ssh.config_file else None,
                 "known_hosts": str(cfg.ssh.known_hosts), "user": cfg.ssh.user},
         "state_dir": str(cfg.state_dir),
+        "migrate": {"db_socket": cfg.migrate.db_socket},
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -35,6 +36,8 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"  master server  {cfg.hostmaster.server}")
         print(f"  aegir_root     {cfg.aegir_root}")
         print(f"  state_dir      {cfg.state_dir}")
+        if cfg.migrate.db_socket:
+            print(f"  site db socket {cfg.migrate.db_socket} (for a site's db_host 'localhost')")
     return EXIT_OK
 
 

@@ -95,7 +95,7 @@ def _print_usage(sandbox: Demo, layout: str) -> int:
     sandbox.detach()  # the hosts must outlive this process
     config = sandbox.config(layout)
     print(config, flush=True)
-    print(env_line(config, sandbox.env(layout)), flush=True)
+    print(env_line(config), flush=True)
     env_file = sandbox.base / (ENV_FILE if layout == "local" else CLUSTER_ENV_FILE)
     running = "its MariaDB" + (" and its cluster's hosts keep" if sandbox.cluster else " keeps")
     _progress(f"{running} running for the CLI: paste the export line above (or source {env_file}), then e.g. "
@@ -114,7 +114,6 @@ def _run_tui(sandbox: Demo, layout: str, read_only: bool) -> int:
     signal.signal(signal.SIGTERM, hangup)
     try:
         config = sandbox.config(layout)
-        os.environ.update(sandbox.env(layout))  # the local engine's mariadb/mariadb-dump find the private socket
         os.environ["QM_TUI_CONFIG"] = str(config)  # for runners and commands it spawns
         from ..app import run_app
         from ..config import load_config

@@ -28,8 +28,18 @@ class CredentialError(QmError):
     pass
 
 
-def option_file(creds: dict[str, object]) -> tuple[str, str]:
-    """``[client]`` option-file text and the database name from drushrc.php options."""
+def _quoted(text: str) -> str:
+    """A value as the option-file parser reads it back verbatim."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def option_file(creds: dict[str, object], socket: str | None = None) -> tuple[str, str]:
+    """``[client]`` option-file text and the database name from drushrc.php options.
+
+    ``socket`` (``migrate.db_socket``) applies when the site's db_host is 'localhost', which the
+    client, like Aegir, takes to mean its unix socket; a named host is reached over TCP as before.
+    This file is read after the system's my.cnf and $MYSQL_HOME/my.cnf, so its socket wins over theirs.
+    """
     def val(key: str) -> str:
         v = creds.get(key)
         if v is None or v == "":
@@ -42,12 +52,13 @@ def option_file(creds: dict[str, object]) -> tuple[str, str]:
     db = val("db_name")
     if not _DB_NAME.fullmatch(db):
         raise CredentialError(f"database name {db!r} in drushrc.php is not a plain name")
-    pw = val("db_passwd").replace("\\", "\\\\").replace('"', '\\"')
-    lines = ["[client]", f"user={val('db_user')}", f'password="{pw}"']
+    lines = ["[client]", f"user={val('db_user')}", f"password={_quoted(val('db_passwd'))}"]
     host = str(creds.get("db_host") or "localhost")
     lines.append(f"host={host}")
     if creds.get("db_port"):
         lines.append(f"port={int(str(creds['db_port']))}")
+    if socket and host == "localhost":
+        lines.append(f"socket={_quoted(socket)}")
     return "\n".join(lines) + "\n", db
 
 

@@ -32,6 +32,8 @@ class MigrationContext:
     long_timeout: float
     source_profile: str = ""
     target_profile: str = ""  # short name on the target: differs after a profile rename (default -> standard)
+    # migrate.db_socket at the start of the run (journaled: a rollback restores into the server it dumped)
+    db_socket: str | None = None
 
     @property
     def uri(self) -> str:
@@ -127,6 +129,7 @@ def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target
         step_timeout=mc.step_timeout, long_timeout=mc.long_step_timeout,
         source_profile=_check_profile(site.profile or ""),
         target_profile=_check_profile(target_profile or site.profile or ""),
+        db_socket=mc.db_socket,
     )
 
 

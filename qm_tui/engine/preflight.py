@@ -134,7 +134,7 @@ async def _dump_space(ctx: MigrationContext, m: Transport) -> list[str]:
     if not ok:
         return [f"{ctx.master}: cannot read {ctx.src_dir}/drushrc.php (the site's DB credentials)"]
     try:
-        cnf, db = option_file(parse_drushrc(text))
+        cnf, db = option_file(parse_drushrc(text), ctx.db_socket)
     except (PhpParseError, QmError) as exc:
         return [f"{ctx.master}: {ctx.src_dir}/drushrc.php: {exc}"]
     ok, size = await _out(m, size_command().replace("{db}", q(db)), input=cnf)

@@ -146,7 +146,7 @@ class LiveRuntime:
 
     async def with_db_credentials(self, step: Step, host: str, cmd_template: str,
                                   timeout: float | None = None) -> CmdResult:
-        cnf, db = option_file(await self.site_credentials(step))
+        cnf, db = option_file(await self.site_credentials(step), self.ctx.db_socket)
         cmd = cmd_template.replace("{db}", shlex.quote(db))
         return await self.sh(step, host, cmd, timeout=timeout, input=cnf)
 

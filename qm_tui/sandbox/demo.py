@@ -40,7 +40,7 @@ from .sshd import lab_unavailable_reason
 Progress = Callable[[str], None]
 
 MARKER = "demo.json"
-VERSION = 2  # 2: socket-authenticated admin, socket in mysql/run/, cluster layout
+VERSION = 3  # 2: socket-authenticated admin, socket in mysql/run/, cluster layout; 3: migrate.db_socket
 TITLE = "demo sandbox · drush stand-in, not a real Aegir"
 # What a sandbox build writes under its base: an unfinished build holding only these may be removed.
 _OURS = frozenset({"aegir", "mysql", "client", "state", CLUSTER_DIR, MARKER, ENV_FILE, CLUSTER_ENV_FILE})
@@ -67,12 +67,6 @@ class Demo:
         if self.cluster is None:
             raise DemoError(f"the cluster layout is not available: {self.cluster_note or 'not built'}")
         return self.cluster.config_path
-
-    def env(self, layout: str = "local") -> dict[str, str]:
-        """What a qm-tui process driving a layout needs in its environment besides QM_TUI_CONFIG: the
-        local engine's mariadb-dump finds the private socket through MYSQL_HOME; the cluster's runs on
-        its hostmaster, where /run/mysqld is that socket, and the config names it for qm-tui itself."""
-        return dict(self.db.env) if layout == "local" else {}
 
     @property
     def aegir_root(self) -> Path:
@@ -178,7 +172,9 @@ def open_demo(base: Path | None = None, *, reset: bool = False, big_site_mb: int
             demo.seconds = time.monotonic() - t0
             say("Ready")
             return demo
-        say("The sandbox is incomplete or damaged: rebuilding it")
+        old = read_marker(base).get("version") != VERSION
+        say("The sandbox was built by another qm-tui version: rebuilding it" if old
+            else "The sandbox is incomplete or damaged: rebuilding it")
         remove_demo(base)
     elif base.exists() and any(base.iterdir()):
         remove_demo(base)  # an interrupted build (only our entries), or refused
@@ -207,8 +203,8 @@ def open_demo(base: Path | None = None, *, reset: bool = False, big_site_mb: int
         if note:
             info["cluster_skipped"] = note
         info["built_seconds"] = round(time.monotonic() - t0, 1)
-        write_env_file(base, lab.config_path, lab.env)
-        write_env_file(base, cluster.config_path if cluster else None, {}, CLUSTER_ENV_FILE)
+        write_env_file(base, lab.config_path)
+        write_env_file(base, cluster.config_path if cluster else None, CLUSTER_ENV_FILE)
         tmp = base / f".{MARKER}.tmp"
         tmp.write_text(json.dumps(info, indent=2) + "\n")
         os.replace(tmp, base / MARKER)  # last: a sandbox without it is an unfinished build
@@ -257,24 +253,25 @@ def _reuse(base: Path, say: Progress) -> Demo | None:
                 say(f"Not starting the cluster layout: {note}")
     elif not lab_unavailable_reason():
         say(f"This sandbox has no cluster layout ({note or 'built without it'}); qm-tui demo --reset builds it")
-    write_env_file(base, config, db.env)
-    write_env_file(base, cluster.config_path if cluster else None, {}, CLUSTER_ENV_FILE)
+    write_env_file(base, config)
+    write_env_file(base, cluster.config_path if cluster else None, CLUSTER_ENV_FILE)
     return Demo(base, config, db, False, 0.0, info, cluster, note)
 
 
-def env_line(config_path: Path, env: dict[str, str]) -> str:
-    """``export QM_TUI_CONFIG=... MYSQL_HOME=...``: what a shell needs to use the CLI on the sandbox."""
-    pairs = {"QM_TUI_CONFIG": str(config_path), **env}
-    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items())
+def env_line(config_path: Path) -> str:
+    """``export QM_TUI_CONFIG=...``: what a shell needs to use the CLI on a layout. Nothing else: the
+    local config names the private socket for the engine's mariadb-dump too (``migrate.db_socket``),
+    the cluster's runs its dumps on its hostmaster, where /run/mysqld is that socket."""
+    return f"export QM_TUI_CONFIG={shlex.quote(str(config_path))}"
 
 
-def write_env_file(base: Path, config_path: Path | None, env: dict[str, str], name: str = ENV_FILE) -> Path:
+def write_env_file(base: Path, config_path: Path | None, name: str = ENV_FILE) -> Path:
     """``base/<name>`` for ``. <name>`` in a shell; removed when the layout is absent (``config_path`` None)."""
     path = base / name
     if config_path is None:
         path.unlink(missing_ok=True)
         return path
-    text = "# source this file to use the qm-tui CLI on the demo sandbox\n" + env_line(config_path, env) + "\n"
+    text = "# source this file to use the qm-tui CLI on the demo sandbox\n" + env_line(config_path) + "\n"
     bin_dir = Path(sys.executable).parent  # the venv qm-tui is installed in: put its qm-tui on PATH
     if (bin_dir / "qm-tui").is_file():
         text += f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"\n'

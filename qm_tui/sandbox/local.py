@@ -8,9 +8,10 @@ engine runs every command locally). Used by ``tests/test_local_layout.py`` and `
 Database: a private MariaDB under ``base/mysql`` (``mariadb_private``) unless ``admin`` names an
 existing server, whose databases and accounts are then prefixed and dropped by ``close()``.
 
-A qm-tui process driving this sandbox must run with ``LocalLab.env`` in its environment: with a
-private server it is ``MYSQL_HOME`` (the client's default socket, see ``mariadb_private``), which the
-engine's mariadb-dump/mariadb (``db_host`` 'localhost' in drushrc.php, as Aegir writes it) need.
+The config is all a qm-tui process needs: with a private server it names the socket twice, for qm-tui's
+own hostmaster connection (``hostmaster.db.unix_socket``) and for the engine's mariadb-dump/mariadb, which
+run on this machine for sites whose drushrc.php says ``db_host`` 'localhost', as Aegir writes it
+(``migrate.db_socket``; without it they would reach the system's default socket, not the private one).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class LocalLab:
     state_dir: Path
     drush: Path
     db: PrivateMariaDB | None  # None: an existing server (``admin``)
-    env: dict[str, str] = field(default_factory=dict)  # what a qm-tui process needs in its environment
+    env: dict[str, str] = field(default_factory=dict)  # what a qm-tui process needs besides the config: nothing
     closed: bool = field(default=False)
 
     def site_dir(self, uri: str, platform_title: str) -> Path:
@@ -133,10 +134,9 @@ def build_local(base: Path, *, admin: AdminParams | None = None, big_site_mb: in
         manifest = build_trees(world, {world.master_host: root}, site_creds=creds, hostmaster_creds=accounts.rw,
                                aegir_root=str(root))
         say("Installing the drush stand-in")
-        env = dict(db.env) if db else {}
         drush = install_local_drush(root, db.socket if db else None)
         check = subprocess.run([str(drush), "--version"], capture_output=True, text=True, timeout=60,
-                               env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+                               stdin=subprocess.DEVNULL)
         if check.returncode != 0:
             raise RuntimeError(f"the drush stand-in does not run: {(check.stderr or check.stdout).strip()[-300:]}")
         state = base / "state"
@@ -148,7 +148,7 @@ def build_local(base: Path, *, admin: AdminParams | None = None, big_site_mb: in
             _drop(admin, prefix, list(creds), accounts.database if accounts else None)
         raise
     say("Ready")
-    return LocalLab(base, root, world, admin, prefix, accounts, creds, manifest, config_path, state, drush, db, env)
+    return LocalLab(base, root, world, admin, prefix, accounts, creds, manifest, config_path, state, drush, db)
 
 
 def install_local_drush(root: Path, socket: Path | None = None) -> Path:
@@ -182,7 +182,8 @@ def write_local_config(base: Path, root: Path, admin: AdminParams, ro: DbCreds, 
         "ssh": {"known_hosts": str(known)},
         "state_dir": str(state_dir),
         "title": title,
-        "migrate": {"drush": str(drush)},
+        # The engine's mariadb/mariadb-dump run here: 'localhost' must be the private server, not the system's.
+        "migrate": {"drush": str(drush)} | ({"db_socket": admin.unix_socket} if admin.unix_socket else {}),
     }
     path = client / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
