@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 import yaml
-from lab_support import Lab, cli, make_lab, tree_fingerprint
+from lab_support import Lab, cli, hostmaster_platform, make_lab, tree_fingerprint
 
 from qm_tui.engine.journal import Journal
 
@@ -82,6 +82,47 @@ def test_unknown_host_key_refuses_before_any_change(lab: Lab) -> None:
         refused(lab, "web1.lab.test: host key")
     finally:
         known.write_text(original)
+
+
+def test_wrong_host_key_on_the_hostmaster_for_one_front(lab: Lab) -> None:
+    """M's own known_hosts (what its rsync pushes and provision-verify's sync use) has web2's line wrong:
+    refused up front naming M and web2, not mid-run in verify."""
+    uri, src = "cluster-d7.lab.test", "drupal-7.97-a"
+    known = lab.path("aegir.lab.test", "/var/aegir/.ssh/known_hosts")
+    original = known.read_bytes()
+    st = known.stat()
+    web1 = f"[127.0.0.1]:{lab.hosts['web1.lab.test'].port}"
+    web2 = f"[127.0.0.1]:{lab.hosts['web2.lab.test'].port}"
+    keys = {line.split()[0]: line.split(None, 1)[1] for line in original.decode().splitlines() if line.strip()}
+    known.write_text("".join(f"{host} {keys[web1] if host == web2 else key}\n" for host, key in keys.items()))
+    os.chown(known, st.st_uid, st.st_gid)
+    try:
+        err = refused(lab, "aegir.lab.test → web2.lab.test: host key verification failed", uri=uri)
+        lines = [ln for ln in err.splitlines() if "→" in ln]
+        assert len(lines) == 1 and "web1" not in lines[0] and "web3" not in lines[0], err
+        assert hostmaster_platform(lab, uri) == src
+    finally:
+        known.write_bytes(original)
+        os.chown(known, st.st_uid, st.st_gid)
+    assert cli(lab, "plan", uri, DST).returncode == 0  # restored: preflight passes again
+
+
+def test_provision_sync_user_is_tested_too(lab: Lab) -> None:
+    """provision-verify syncs to script_user@remote_host of the front's server context: a user M cannot log
+    in as there is refused up front, with that form named (the plain form qm-tui's rsync uses works)."""
+    uri = "cluster-d7.lab.test"
+    drush = lab.path("aegir.lab.test", "/var/aegir/.drush")
+    alias = next(p for p in drush.glob("server_*.alias.drushrc.php")
+                 if "'remote_host' => 'web3.lab.test'" in p.read_text())
+    original = alias.read_text()
+    assert "'script_user' => 'aegir'" in original
+    alias.write_text(original.replace("'script_user' => 'aegir'", "'script_user' => 'nobody'"))
+    try:
+        err = refused(lab, "aegir.lab.test → nobody@web3.lab.test: login refused", uri=uri)
+        assert [ln for ln in err.splitlines() if "→" in ln] == [
+            ln for ln in err.splitlines() if "nobody@web3.lab.test" in ln], err
+    finally:
+        alias.write_text(original)
 
 
 def test_missing_tool(lab: Lab) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 
 from ..errors import QmError
@@ -11,9 +12,10 @@ from .dbdump import option_file, size_command
 from .eligibility import TargetVerdict
 from .journal import Journal
 from .model import SiteStatus
-from .phpfiles import PhpParseError, parse_drushrc
+from .phpfiles import PhpParseError, parse_alias, parse_drushrc
 from .plan import MigrationContext
-from .safety import sh_join
+from .safety import UnsafeValue, check_host, sh_join
+from .steps import SSH_OPTS
 from .transport import Outcome, Transport, TransportPool
 
 q = shlex.quote
@@ -69,6 +71,8 @@ async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: Transpo
             problems.append(f"{ctx.master}: {tool.split('|')[0]} is not installed (or not on PATH)")
 
     checks = [_front_checks(ctx, front, transports[front]) for front in ctx.fronts if front in transports]
+    if ctx.remote_fronts:
+        checks.append(_master_to_fronts(ctx, m))
     for res in await asyncio.gather(*checks):
         problems += res
     if not ctx.master_is_front:
@@ -127,6 +131,88 @@ async def _front_checks(ctx: MigrationContext, front: str, t: Transport) -> list
             out.append(f"{front}: {path} ({fs.strip()}) and the parking place {ctx.park_glob_dir} "
                        f"({park_fs.strip()}) are on different filesystems or mounts; mv would copy")
     return out + await _exists_problems(ctx, front, t)
+
+
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+# On M, for one front: ssh exactly as qm-tui's rsync (`front`) and provision's (`user@host`) will; the
+# second only when `ssh -G` says it is another connection (user, host name, port or options differ).
+_SSH_SCRIPT = (
+    "command -v ssh >/dev/null || {{ echo '@@NOSSH'; exit 1; }}; "
+    "chk() {{ o=$({ssh} \"$1\" true 2>&1 </dev/null) && return 0; printf '@@SSH %s\\n%s\\n' \"$1\" \"$o\"; "
+    "return 1; }}; "
+    "a=$(ssh -G {plain} 2>/dev/null); b=$(ssh -G \"${{u:-$(id -un)}}\"@{host} 2>/dev/null); "
+    "chk {plain} || exit 1; "
+    "if [ -z \"$a\" ] || [ \"$a\" != \"$b\" ]; then chk \"${{u:-$(id -un)}}\"@{host} || exit 1; fi"
+)
+
+
+async def _master_to_fronts(ctx: MigrationContext, m: Transport) -> list[str]:
+    """M must reach every remote front over SSH as the run will (rsync pushes, provision-verify's sync):
+    a wrong known_hosts line on M would otherwise refuse the run only mid-way, in verify."""
+    servers = await _server_aliases(ctx, m)
+    default_user = str(servers.get("server_master", {}).get("script_user") or "")
+    results = await asyncio.gather(*(_ssh_from_master(ctx, m, front, servers, default_user)
+                                     for front in ctx.remote_fronts))
+    return [p for res in results for p in res]
+
+
+async def _server_aliases(ctx: MigrationContext, m: Transport) -> dict[str, dict[str, object]]:
+    """M's server contexts (one command for all): provision syncs to script_user@remote_host of each."""
+    drush_dir = q(f"{ctx.aegir_root}/.drush")
+    ok, text = await _out(m, f"for f in {drush_dir}/server_*.alias.drushrc.php; do [ -f \"$f\" ] || continue; "
+                             "printf '\\n@@ALIAS\\n'; cat -- \"$f\"; done")
+    servers: dict[str, dict[str, object]] = {}
+    for chunk in text.split("\n@@ALIAS\n")[1:] if ok else []:
+        try:
+            parsed = parse_alias(chunk)
+        except PhpParseError:
+            continue  # an unreadable context is provision-verify's to report; test the plain form
+        servers.update({k: v for k, v in parsed.items() if isinstance(v, dict)})
+    return servers
+
+
+async def _ssh_from_master(ctx: MigrationContext, m: Transport, front: str,
+                           servers: dict[str, dict[str, object]], default_user: str) -> list[str]:
+    rec = next((r for r in servers.values() if r.get("context_type") == "server"
+                and str(r.get("remote_host") or "").lower() == front.lower()), {})
+    host, user = str(rec.get("remote_host") or front), str(rec.get("script_user") or default_user)
+    try:
+        check_host(host)
+    except UnsafeValue as exc:
+        return [f"{ctx.master}: the server context of {front}: {exc}"]
+    if user and not _USER.fullmatch(user):
+        return [f"{ctx.master}: the server context of {front}: script_user {user!r} is not a plain user name"]
+    script = _SSH_SCRIPT.format(ssh=SSH_OPTS, plain=q(front), host=q(host))
+    res = await m.run(f"u={q(user)}; {script}", timeout=90)
+    if res.outcome is Outcome.OK:
+        return []
+    out = (res.stdout + res.stderr).replace("\r", "")
+    if "@@NOSSH" in out:
+        return [f"{ctx.master}: ssh is not installed (or not on PATH); it must reach {front}"]
+    target, _, text = out.partition("@@SSH ")[2].partition("\n")
+    if not target:  # the check itself did not run (connection to M lost, timeout)
+        return [f"{ctx.master} → {front}: cannot test SSH: {res.error or out.strip() or 'failed'}"]
+    return [f"{ctx.master} → {target.strip()}: {ssh_cause(text)}"]
+
+
+def ssh_cause(text: str) -> str:
+    """OpenSSH's multi-line complaint as one line: what failed and, if it says so, the known_hosts line."""
+    low = text.lower()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("@@@")]
+    if "host key verification failed" in low:
+        where = re.search(r"offending \S+ key in (\S+)", text, re.I)
+        if "identification has changed" in low:
+            return ("host key verification failed (its key differs from the one in "
+                    + (where.group(1) if where else "known_hosts") + ")")
+        if "no " in low and "host key is known" in low:
+            return "host key verification failed (no key for it in known_hosts)"
+        return "host key verification failed"
+    for needle, cause in (("permission denied", "login refused"), ("connection refused", "connection refused"),
+                          ("timed out", "unreachable (timed out)"), ("could not resolve", "cannot resolve the name"),
+                          ("no route to host", "unreachable (no route to host)")):
+        if needle in low:
+            return f"{cause}: {next(ln for ln in lines if needle in ln.lower())}"
+    return lines[-1] if lines else "ssh failed"
 
 
 async def _dump_space(ctx: MigrationContext, m: Transport) -> list[str]:
