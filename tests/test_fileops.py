@@ -135,3 +135,33 @@ def test_a_skeleton_of_empty_dirs_is_not_files(site: tuple[Path, Path], tmp_path
     link.mkdir()
     (link / "files").symlink_to(tmp_path / "nowhere")
     assert sh(fileops.guard_no_files(str(link))).returncode == fileops.RC_HAS_FILES
+
+
+def test_remove_set_aside_copy_removes_only_the_copy(tmp_path: Path) -> None:
+    park = tmp_path / "park" / "ex.com.run1"
+    (park / "files" / "locked" / "deeper").mkdir(parents=True)
+    (park / "files" / "locked" / "deeper" / "-rf").write_text("x")
+    (park / "private_files").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("k")
+    outside.chmod(0o500)
+    (park / "files" / "outside").symlink_to(outside)
+    (park / "files" / "--delete").symlink_to(outside / "keep")
+    (park / "files" / "locked").chmod(0)
+    res = sh(fileops.remove_set_aside_copy(str(park)))
+    assert res.returncode == 0, res.stderr
+    assert not park.exists() and (tmp_path / "park").is_dir()
+    assert (outside / "keep").read_text() == "k" and (outside.stat().st_mode & 0o777) == 0o500  # not followed
+    again = sh(fileops.remove_set_aside_copy(str(park)))
+    assert again.returncode == 0 and "already gone" in again.stdout
+
+
+def test_remove_set_aside_copy_refuses_anything_else(site: tuple[Path, Path], tmp_path: Path) -> None:
+    s, _ = site
+    res = sh(fileops.remove_set_aside_copy(str(s)))  # a site dir (settings.php, private/): never removed
+    assert res.returncode == fileops.RC_NOT_PARKED and (s / "files" / "sub dir" / "a.txt").exists()
+    link = tmp_path / "park-link"
+    link.symlink_to(s / "files")
+    res = sh(fileops.remove_set_aside_copy(str(link)))
+    assert res.returncode == fileops.RC_NOT_PARKED and (s / "files" / "sub dir" / "a.txt").exists()

@@ -363,7 +363,14 @@ class Execution:
         ctx = self.ctx
         t = await self.rt.pool.get(ctx.connect_name(ctx.master))
         if not ctx.master_is_front:
-            await t.run(f"rm -rf --one-file-system -- {q(ctx.park_dir)}", timeout=600)
+            from . import fileops
+
+            # A mode-000 dir in the copy stopped a plain rm -rf, and the leftover refused the next run.
+            res = await t.run(fileops.remove_set_aside_copy(ctx.park_dir), timeout=600)
+            if res.outcome is not Outcome.OK:
+                why = (res.stderr.strip().splitlines() or [res.error or "failed"])[-1]
+                self.info(ctx.master, f"could not remove the set-aside copy of files {ctx.park_dir} "
+                                      f"({why}); it blocks the site's next migration until removed")
         days = self.runner.cfg.migrate.dump_retention_days
         dump_dir = ctx.dump_path.rsplit("/", 1)[0]
         await t.run(f"find {q(dump_dir)} -maxdepth 1 -name '*.sql' -type f -mtime +{int(days)} -delete",

@@ -3,8 +3,9 @@
 Every snippet is bash, built from validated absolute paths quoted with ``sh_join``/``shlex.quote``.
 A move is a rename on one mount (``mv -T``, with ``--no-copy`` where coreutils has it): it refuses
 when the source and the destination's parent are on different filesystems or mounts, when both ends
-exist (never merge), and it says so when the move already happened. Nothing here deletes a files
-directory; the only deletions are of empty directories and of site code checked to hold no files.
+exist (never merge), and it says so when the move already happened. Nothing here deletes a live files
+directory; the only deletions are of empty directories, of site code checked to hold no files, and of
+the hostmaster's set-aside stale copy after a success (``remove_set_aside_copy``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ RC_LOST = 5  # neither exists
 RC_NOT_EMPTY = 6  # a destination directory is not empty
 RC_HAS_FILES = 7  # a site dir still holds a files entry
 RC_MISSING = 8  # a required directory is missing
+RC_NOT_PARKED = 9  # a dir to remove as a set-aside copy holds something else
+RC_LEFT = 10  # a set-aside copy could not be removed completely
 
 _PRELUDE = (
     "NC=; mv --help 2>/dev/null | grep -q -- --no-copy && NC=--no-copy; "
@@ -139,6 +142,30 @@ def remove_site_dir(site_dir: str) -> str:
         f"for e in {s}/files {s}/private/files; do if has_files \"$e\"; then "
         f"echo \"qm: $e exists; refusing to remove {site_dir}\" >&2; exit {RC_HAS_FILES}; fi; done",
         f"rm -rf --one-file-system -- {s}",
+    )
+
+
+def remove_set_aside_copy(park_dir: str) -> str:
+    """Remove the hostmaster's set-aside stale copy of files (``park_dir`` holding only ``files`` and
+    ``private_files``), after a success; never a live files directory.
+
+    ``rm -rf`` alone cannot descend into a directory without u+rwx (a mode-000 dir in the copy), so
+    such directories are first made u+rwx: ``find`` visits a directory before it reads it, so the
+    ``chmod`` (one per such dir, ``\\;`` not ``+``) comes before the descent. ``find -P`` never follows
+    a symlink, ``-xdev``/``--one-file-system`` never leave the park dir's filesystem; the park dir is
+    0700 and aegir's, so nobody else can swap a directory for a link in between.
+    """
+    p = q(park_dir)
+    return script(
+        f"if ! ex {p}; then echo \"qm: {park_dir} already gone\"; exit 0; fi",
+        f"if [ -L {p} ] || [ ! -d {p} ]; then echo \"qm: {park_dir} is not a directory; refusing to remove it\" >&2; "
+        f"exit {RC_NOT_PARKED}; fi",
+        f"if [ -n \"$(find {p} -mindepth 1 -maxdepth 1 ! -name files ! -name private_files -print -quit)\" ]; then "
+        f"echo \"qm: {park_dir} holds more than a set-aside copy of files; refusing to remove it\" >&2; "
+        f"exit {RC_NOT_PARKED}; fi",
+        f"find {p} -xdev -type d ! -perm -0700 -exec chmod u+rwx -- {{}} \\; || true",
+        f"rm -rf --one-file-system -- {p} || true",
+        f"if ex {p}; then echo \"qm: {park_dir} could not be removed completely\" >&2; exit {RC_LEFT}; fi",
     )
 
 
