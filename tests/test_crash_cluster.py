@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from crash_support import CLUSTER_ONLY, POINTS, TWIN, Mover
-from lab_support import assert_files_at, hostmaster_platform, need_lab, no_leftovers, site_state
+from crash_support import CLUSTER_ONLY, POINTS, TWIN, Mover, cluster_mover
+from lab_support import need_lab
 
 from qm_tui.sandbox.lab import build_lab
 
@@ -16,19 +16,8 @@ from qm_tui.sandbox.lab import build_lab
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mover]:
     need_lab()
     lab = build_lab(tmp_path_factory.mktemp("lab"), twins=[TWIN], big_files=2)
-    fronts = ["web1.lab.test", "web2.lab.test", "web3.lab.test"]
-
-    def where(uri: str, platform: str, before: object) -> None:
-        assert_files_at(lab, uri, platform, before, site_state(lab, uri, fronts))  # type: ignore[arg-type]
-        no_leftovers(lab, uri)
-        for host in lab.hosts.hosts.values():
-            left = [" ".join(p.cmdline) for p in host.processes() if "drush" in " ".join(p.cmdline)
-                    or "rsync" in " ".join(p.cmdline)]
-            assert left == [], f"{host.name}: {left}"
-
     try:
-        yield Mover(lab, lab.config_path, lab.state_dir, lambda uri: site_state(lab, uri, fronts), where,
-                    lambda uri: hostmaster_platform(lab, uri))
+        yield cluster_mover(lab)
     finally:
         lab.close()
 
