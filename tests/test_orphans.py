@@ -90,6 +90,7 @@ def test_kill_9_during_a_slow_verify_then_recover(lab: Lab, uri: str, mode: str)
     rec = cli(lab, mode, run_id)
     assert rec.returncode == (0 if mode == "resume" else 1), rec.stdout + rec.stderr
     assert "stopped a process of run" in rec.stdout and "provision-verify" in rec.stdout, rec.stdout
+    assert not drush_processes(lab, "provision-verify"), "the orphan must be gone once recovery returns"
     outlive_the_orphan(t0)
     want = DST if mode == "resume" else source_of(lab, uri)
     assert_files_at(lab, uri, want, before, site_state(lab, uri, fronts))
@@ -127,6 +128,7 @@ def test_kill_9_during_a_slow_rollback_then_rollback_again(lab: Lab) -> None:
     again = cli(lab, "rollback", run_id)
     assert again.returncode == 1, again.stdout + again.stderr
     assert "stopped a process of run" in again.stdout, again.stdout
+    assert not drush_processes(lab, "provision-verify"), "the orphan must be gone once recovery returns"
     outlive_the_orphan(t0)
     assert_files_at(lab, uri, source_of(lab, uri), before, site_state(lab, uri, fronts))
     assert hostmaster_platform(lab, uri) == source_of(lab, uri)
