@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 from lab_support import (
     Lab,
+    SiteState,
     assert_files_at,
     clear_standin,
     cli,
@@ -68,6 +69,13 @@ def wait_until_orphan(lab: Lab, words: str, timeout: float = 10) -> None:
     assert drush_processes(lab, words), f"no orphaned {words!r} on the hostmaster"
 
 
+def assert_whole_on(lab: Lab, uri: str, platform: str, before: SiteState, fronts: list[str]) -> None:
+    assert_files_at(lab, uri, platform, before, site_state(lab, uri, fronts))
+    assert hostmaster_platform(lab, uri) == platform
+    assert_no_run_processes(lab)
+    no_leftovers(lab, uri)
+
+
 def outlive_the_orphan(since: float) -> None:
     """Wait until an orphan that was not stopped would have woken up and pushed."""
     time.sleep(max(0.0, since + SLOW + 4 - time.monotonic()))
@@ -92,11 +100,7 @@ def test_kill_9_during_a_slow_verify_then_recover(lab: Lab, uri: str, mode: str)
     assert "stopped a process of run" in rec.stdout and "provision-verify" in rec.stdout, rec.stdout
     assert not drush_processes(lab, "provision-verify"), "the orphan must be gone once recovery returns"
     outlive_the_orphan(t0)
-    want = DST if mode == "resume" else source_of(lab, uri)
-    assert_files_at(lab, uri, want, before, site_state(lab, uri, fronts))
-    assert hostmaster_platform(lab, uri) == want
-    assert_no_run_processes(lab)
-    no_leftovers(lab, uri)
+    assert_whole_on(lab, uri, DST if mode == "resume" else source_of(lab, uri), before, fronts)
 
 
 def test_kill_9_during_a_slow_rollback_then_rollback_again(lab: Lab) -> None:
@@ -130,10 +134,7 @@ def test_kill_9_during_a_slow_rollback_then_rollback_again(lab: Lab) -> None:
     assert "stopped a process of run" in again.stdout, again.stdout
     assert not drush_processes(lab, "provision-verify"), "the orphan must be gone once recovery returns"
     outlive_the_orphan(t0)
-    assert_files_at(lab, uri, source_of(lab, uri), before, site_state(lab, uri, fronts))
-    assert hostmaster_platform(lab, uri) == source_of(lab, uri)
-    assert_no_run_processes(lab)
-    no_leftovers(lab, uri)
+    assert_whole_on(lab, uri, source_of(lab, uri), before, fronts)
 
 
 def test_recovery_refuses_while_a_host_cannot_be_checked(lab: Lab) -> None:
@@ -160,6 +161,4 @@ def test_recovery_refuses_while_a_host_cannot_be_checked(lab: Lab) -> None:
     clear_standin(lab)
     done = cli(lab, "abort", run_id)  # the runner is gone: abort sweeps and rolls back
     assert done.returncode == 1, done.stdout + done.stderr
-    assert_files_at(lab, uri, source_of(lab, uri), before, site_state(lab, uri, fronts))
-    assert_no_run_processes(lab)
-    no_leftovers(lab, uri)
+    assert_whole_on(lab, uri, source_of(lab, uri), before, fronts)
