@@ -23,6 +23,27 @@ _DB_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 READ_CNF = 'cnf=$(cat); cnfp() { printf "%s\\n" "$cnf"; }; '
 OPTS = '--defaults-extra-file=<(cnfp)'
 
+# DEFINER clauses are stripped at dump time, as provision does (mysql.php generate_dump()): re-creating an
+# object for another definer needs SUPER or SET USER, which a site user lacks, and stripped on disk the
+# verified file restores as is, by the restore step and by the manual `mariadb <db> < dump` of undo_commands.
+# Each rule matches only a whole header line of a view, trigger, event or routine as mariadb-dump/mysqldump
+# write it, and cuts only its first DEFINER clause. No table row can start a line (the dump escapes newlines
+# in values: row lines start with "INSERT INTO" or "("); only a multi-line string literal in a routine or
+# trigger body could. A name is back-quoted with its backticks doubled; a role has no @host.
+_NAME = "`([^`]|``)*`"
+_DEFINER = f"DEFINER={_NAME}(@{_NAME})?"
+_RULES = (
+    rf"\#^/\*!50013 {_DEFINER} SQL SECURITY [A-Z]+ \*/$# s#{_DEFINER} ##",  # view, definer on its own line
+    # view written on one line (mariadb-dump does so when the definer has no @host, a role)
+    rf"\#^/\*!50001 CREATE ALGORITHM=[A-Z]+ {_DEFINER} SQL SECURITY [A-Z]+ VIEW # s#{_DEFINER} ##",
+    # trigger: /*!50003 CREATE*/ /*!50017 DEFINER=`u`@`h`*/ /*!50003 TRIGGER ...; event: 50106/50117/50106
+    rf"\#^/\*![0-9]{{5}} CREATE\*/ /\*![0-9]{{5}} {_DEFINER}\*/ /\*![0-9]{{5}} [A-Z]# "
+    rf"s#/\*![0-9]{{5}} {_DEFINER}\*/ ##",
+    rf"\#^CREATE {_DEFINER} [A-Z]# s#{_DEFINER} ##",  # procedure, function (with --routines)
+)
+# LC_ALL=C: bytes, not characters, so a value that is not valid in the locale's charset passes untouched.
+STRIP_DEFINERS = "LC_ALL=C sed -E " + q("; ".join(_RULES))
+
 
 class CredentialError(QmError):
     pass
@@ -74,7 +95,8 @@ def dump_command(ctx: MigrationContext) -> str:
         + f"d={q(d)}; f={q(f)}; tmp=\"$f.partial\"; mkdir -p -m 0700 -- \"$d\"; rm -f -- \"$tmp\"; "
         + f"dump={_tool('mariadb-dump mysqldump')}; "
         + f"\"$dump\" {OPTS} --single-transaction --quick --no-autocommit --hex-blob "
-        "--default-character-set=utf8mb4 --no-tablespaces -- {db} > \"$tmp\"; rc=$?; "
+        # pipefail: a failing mariadb-dump fails the pipeline although sed exits 0
+        "--default-character-set=utf8mb4 --no-tablespaces -- {db} | " + STRIP_DEFINERS + " > \"$tmp\"; rc=$?; "
         "if [ $rc -ne 0 ]; then rm -f -- \"$tmp\"; echo \"qm: dump failed (exit $rc)\" >&2; exit $rc; fi; "
         + f"if ! tail -c 200 -- \"$tmp\" | grep -q -- {q(DUMP_TRAILER)}; then rm -f -- \"$tmp\"; "
         f"echo \"qm: dump is truncated (no '{DUMP_TRAILER}' trailer)\" >&2; exit {RC_BAD_DUMP}; fi; "
@@ -100,10 +122,14 @@ def restore_command(ctx: MigrationContext) -> str:
         f"echo \"qm: $f is missing or truncated; refusing to restore\" >&2; exit {RC_BAD_DUMP}; fi; "
         + f"\"$cli\" {OPTS} -N -B -e \"SELECT CONCAT('DROP ', IF(table_type = 'VIEW', 'VIEW', 'TABLE'), "
         "' IF EXISTS \\`', REPLACE(table_name, '\\`', '\\`\\`'), '\\`;') FROM information_schema.tables "
-        "WHERE table_schema = DATABASE()\" -- {db} > \"$f.drop\"; "
-        + f"(echo 'SET FOREIGN_KEY_CHECKS=0;'; cat -- \"$f.drop\") | \"$cli\" {OPTS} -- {{db}}; "
+        "WHERE table_schema = DATABASE()\" -- {db} > \"$f.drop\" "
+        + f"&& (echo 'SET FOREIGN_KEY_CHECKS=0;'; cat -- \"$f.drop\") | \"$cli\" {OPTS} -- {{db}}; rc=$?; "
         "rm -f -- \"$f.drop\"; "
-        + f"\"$cli\" {OPTS} -- {{db}} < \"$f\"; echo \"qm: database restored from $f\""
+        # a failed drop or import must fail the step (and so stop the rollback), not end in "restored"
+        "if [ $rc -ne 0 ]; then echo \"qm: dropping the tables failed (exit $rc)\" >&2; exit $rc; fi; "
+        + f"\"$cli\" {OPTS} -- {{db}} < \"$f\" "
+        "|| { rc=$?; echo \"qm: import of $f failed (exit $rc)\" >&2; exit $rc; }; "
+        "echo \"qm: database restored from $f\""
     )
 
 
