@@ -17,3 +17,19 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true (a skip must not hide a missing service): {reason}"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    """The default lab, one per test module (a module wanting other sizes defines its own ``lab``)."""
+    from lab_support import make_lab
+
+    yield from make_lab(tmp_path_factory)
+
+
+@pytest.fixture
+def lab_faults(lab):
+    """No injected drush fault and every lab host up, around a test (``usefixtures("lab_faults")``)."""
+    from lab_support import reset_faults
+
+    yield from reset_faults(lab)

@@ -46,7 +46,7 @@ from qm_tui.sandbox.local import LocalLab
 POINTS = ("before", "after_remote", "after_journal")
 UNDO_POINTS = ("undo_before", "undo_after_remote", "undo_after_journal")
 TWIN = ("drupal-7.98-b", "drupal-7.98-b-twin")
-CLUSTER_ONLY = ("park_files", "set_aside_master_files", "push_site", "restore_files", "remove_old_site_dir")
+CLUSTER_ONLY = ("park_files", "push_site", "restore_files", "remove_old_site_dir")
 SOURCE = "drupal-7.97-a"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from qm_tui.sandbox.lab import AEGIR_ROOT, Lab, build_lab, files_state
+from qm_tui.sandbox.lab import AEGIR_ROOT, MASTER, Lab, build_lab, files_state
 from qm_tui.sandbox.sshd import lab_unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,8 +60,9 @@ def fronts_of(lab: Lab, uri: str) -> list[str]:
 
 
 def site_state(lab: Lab, uri: str, fronts: list[str]) -> SiteState:
+    """Every copy of the site's files: on ``fronts`` and on the hostmaster (its copy moves with the site)."""
     files, private = {}, {}
-    for host in fronts:
+    for host in dict.fromkeys([*fronts, MASTER]):
         f = files_state(lab, host, uri, "files")
         p = files_state(lab, host, uri, "private")
         files[host] = (f.places, f.inode, f.digest)
@@ -163,6 +164,6 @@ def reset_faults(lab: Lab) -> Iterator[None]:
             host.start()
 
 
-__all__ = ["AEGIR_ROOT", "Lab", "SiteState", "assert_files_at", "clear_standin", "cli", "fronts_of",
+__all__ = ["AEGIR_ROOT", "MASTER", "Lab", "SiteState", "assert_files_at", "clear_standin", "cli", "fronts_of",
            "hostmaster_platform", "make_lab", "need_lab", "no_leftovers", "reset_faults", "run_id_of", "site_db",
            "site_state", "source_of", "standin", "tree_fingerprint"]

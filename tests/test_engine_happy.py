@@ -53,25 +53,37 @@ def test_cluster_of_three_fronts(lab: Lab) -> None:
     assert any(after[m] > v for m, v in schema_before.items())
     assert all(after[m] >= v for m, v in schema_before.items())
     assert site_db(lab, uri, "SELECT value FROM variable WHERE name = 'maintenance_mode'") == [(b"i:0;",)]
-    # The hostmaster's stale copy of files was discarded, never pushed to a front.
-    master_dir = lab.site_dir("aegir.lab.test", uri, "drupal-7.98-b")
-    assert not any(p.is_file() for p in (master_dir / "files").rglob("*")) if (master_dir / "files").exists() else True
     shown = cli(lab, "run", "show", run_id, "--json")
     assert '"state": "succeeded"' in shown.stdout
+    # updatedb ran with the settings.php verify wrote for the target (provision's deploy order): the
+    # one it had before includes the source's local.settings.php by absolute path, gone with the move.
+    log = (lab.root("aegir.lab.test") / "drush-standin.log").read_text().splitlines()
+    updb = [json.loads(line) for line in log if f"@{uri}" in line and '"updatedb"' in line][-1]
+    site_path = lab.world.platform("drupal-7.98-b").publish_path + f"/sites/{uri}"
+    assert updb["bootstrap"]["settings"] == [f"{site_path}/settings.php", f"{site_path}/local.settings.php"]
 
 
 def test_standalone_web_server_fetches_code_from_the_front(lab: Lab) -> None:
     uri, source = "web4-d10.lab.test", "drupal-10.1.8"
     # The front is authoritative for a single remote web server: a module changed there must arrive.
-    front_module = lab.site_dir("web4.lab.test", uri, source) / "modules" / "from_front.txt"
-    front_module.parent.mkdir(exist_ok=True)
-    front_module.write_text("edited on the front")
+    # So is everything in private/ besides private/files (D8+ config sync, temp): provision fetches it.
     owner = lab.root("web4.lab.test").stat()
-    for p in (front_module.parent, front_module):
-        os.chown(p, owner.st_uid, owner.st_gid)
+    written = {"modules/from_front.txt": "edited on the front",
+               "private/config/sync/system.site.yml": "uuid: from-the-front\n",
+               "private/temp/upload.partial": "half an upload"}
+    site = lab.site_dir("web4.lab.test", uri, source)
+    for rel, text in written.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        for p in (path, *path.relative_to(site).parents):
+            os.chown(site / p, owner.st_uid, owner.st_gid)
+    stale = lab.site_dir("aegir.lab.test", uri, source) / "private" / "temp" / "stale-on-master.txt"
+    stale.write_text("M's stale copy")
     migrate_ok(lab, uri, source, "drupal-10.2.3")
-    moved = lab.site_dir("web4.lab.test", uri, "drupal-10.2.3") / "modules" / "from_front.txt"
-    assert moved.read_text() == "edited on the front"
+    for rel, text in written.items():
+        assert (lab.site_dir("web4.lab.test", uri, "drupal-10.2.3") / rel).read_text() == text, rel
+    assert not (lab.site_dir("web4.lab.test", uri, "drupal-10.2.3") / "private/temp/stale-on-master.txt").exists()
 
 
 def test_files_symlink_to_shared_storage_stays_a_link(lab: Lab) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -89,14 +90,57 @@ def test_unpark_removes_only_empty_dirs_and_needs_settings(site: tuple[Path, Pat
     assert not park.exists()
 
 
-def test_unpark_refuses_a_non_empty_destination(site: tuple[Path, Path], tmp_path: Path) -> None:
+def test_unpark_sets_a_written_skeleton_aside_never_merges(site: tuple[Path, Path], tmp_path: Path) -> None:
+    """Live traffic wrote into verify's skeleton (CSS aggregation): that dir is renamed aside whole,
+    the parked files go in; nothing merged, nothing deleted."""
+    s, park = site
+    ino = os.lstat(s / "files").st_ino
+    assert sh(fileops.park(str(s), str(park))).returncode == 0
+    (s / "files" / "css").mkdir(parents=True)
+    (s / "files" / "css" / "css_abc.css").write_text("aggregated")
+    (s / "files" / "js").mkdir()
+    res = sh(fileops.unpark(str(park), str(s)))
+    assert res.returncode == 0, res.stderr
+    assert os.lstat(s / "files").st_ino == ino and not (s / "files" / "css").exists()
+    aside = [line.split()[2] for line in res.stdout.splitlines() if line.startswith("@@ASIDE files ")]
+    assert len(aside) == 1 and aside[0].startswith(fileops.swap_aside_dir(str(park)) + "/files.")
+    assert Path(aside[0], "css", "css_abc.css").read_text() == "aggregated"
+    assert not park.exists(), "the park dir is gone: nothing blocks the next run"
+
+
+def test_unpark_refuses_a_destination_that_is_not_a_dir(site: tuple[Path, Path], tmp_path: Path) -> None:
     s, park = site
     assert sh(fileops.park(str(s), str(park))).returncode == 0
-    (s / "files").mkdir()
-    (s / "files" / "stale.txt").write_text("stale")
+    (s / "files").symlink_to(tmp_path)
     res = sh(fileops.unpark(str(park), str(s)))
     assert res.returncode == fileops.RC_NOT_EMPTY
-    assert (park / "files" / "sub dir" / "a.txt").exists()
+    assert (park / "files" / "sub dir" / "a.txt").exists() and (s / "files").is_symlink()
+
+
+def test_unpark_against_a_writer_racing_the_swap(site: tuple[Path, Path]) -> None:
+    """A writer re-creating files/css in a tight loop (Drupal's file_prepare_directory does mkdir -p)
+    never makes the swap merge or lose anything: the real files end in place, every written file
+    survives, either in the real dir (written after the swap) or in a set-aside skeleton."""
+    s, park = site
+    ino = os.lstat(s / "files").st_ino
+    assert sh(fileops.park(str(s), str(park))).returncode == 0
+    log = s.parent.parent.parent.parent / "written.log"
+    # 200 writes a second, each re-creating files/css first: far busier than a site in maintenance.
+    writer = subprocess.Popen(["bash", "-c", f'for i in $(seq 400); do mkdir -p {s}/files/css 2>/dev/null && '
+                               f'echo $i > {s}/files/css/w$i.css 2>/dev/null && echo w$i.css >> {log}; '
+                               f'sleep 0.005; done'])
+    try:
+        time.sleep(0.3)
+        res = sh(fileops.unpark(str(park), str(s)))
+    finally:
+        writer.wait(timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert os.lstat(s / "files").st_ino == ino and (s / "files" / "sub dir" / "a.txt").read_text() == "hello"
+    assert "@@ASIDE files " in res.stdout, "the writer filled the skeleton before the swap"
+    written = log.read_text().split()
+    found = {p.name for p in s.parent.parent.parent.parent.rglob("w*.css")}
+    assert len(written) > 100 and set(written) <= found, "a file written during the swap was lost"
+    assert not park.exists()
 
 
 def test_guard_and_remove_site_dir(site: tuple[Path, Path]) -> None:
@@ -137,31 +181,27 @@ def test_a_skeleton_of_empty_dirs_is_not_files(site: tuple[Path, Path], tmp_path
     assert sh(fileops.guard_no_files(str(link))).returncode == fileops.RC_HAS_FILES
 
 
-def test_remove_set_aside_copy_removes_only_the_copy(tmp_path: Path) -> None:
-    park = tmp_path / "park" / "ex.com.run1"
-    (park / "files" / "locked" / "deeper").mkdir(parents=True)
-    (park / "files" / "locked" / "deeper" / "-rf").write_text("x")
-    (park / "private_files").mkdir()
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "keep").write_text("k")
-    outside.chmod(0o500)
-    (park / "files" / "outside").symlink_to(outside)
-    (park / "files" / "--delete").symlink_to(outside / "keep")
-    (park / "files" / "locked").chmod(0)
-    res = sh(fileops.remove_set_aside_copy(str(park)))
+def test_unpark_puts_a_files_symlink_over_an_empty_skeleton(site: tuple[Path, Path], tmp_path: Path) -> None:
+    """Shared storage: the parked ``files`` is a symlink; rename(2) cannot put it over a directory."""
+    s, park = site
+    shared = tmp_path / "gluster" / "files"
+    (s / "files").rename(shared.parent.mkdir(parents=True) or shared)
+    (s / "files").symlink_to(shared)
+    assert sh(fileops.park(str(s), str(park))).returncode == 0
+    (s / "files" / "css").mkdir(parents=True)
+    res = sh(fileops.unpark(str(park), str(s)))
     assert res.returncode == 0, res.stderr
-    assert not park.exists() and (tmp_path / "park").is_dir()
-    assert (outside / "keep").read_text() == "k" and (outside.stat().st_mode & 0o777) == 0o500  # not followed
-    again = sh(fileops.remove_set_aside_copy(str(park)))
-    assert again.returncode == 0 and "already gone" in again.stdout
+    assert (s / "files").is_symlink() and (s / "files" / "sub dir" / "a.txt").read_text() == "hello"
 
 
-def test_remove_set_aside_copy_refuses_anything_else(site: tuple[Path, Path], tmp_path: Path) -> None:
-    s, _ = site
-    res = sh(fileops.remove_set_aside_copy(str(s)))  # a site dir (settings.php, private/): never removed
-    assert res.returncode == fileops.RC_NOT_PARKED and (s / "files" / "sub dir" / "a.txt").exists()
-    link = tmp_path / "park-link"
-    link.symlink_to(s / "files")
-    res = sh(fileops.remove_set_aside_copy(str(link)))
-    assert res.returncode == fileops.RC_NOT_PARKED and (s / "files" / "sub dir" / "a.txt").exists()
+def test_park_after_a_restore_that_never_happened(site: tuple[Path, Path]) -> None:
+    """The undo of a failed restore: the files are still parked and the site dir holds verify's
+    empty skeleton, which is no reason to refuse; a skeleton with a file in it is."""
+    s, park = site
+    assert sh(fileops.park(str(s), str(park))).returncode == 0
+    (s / "files" / "css").mkdir(parents=True)
+    (s / "private" / "files").mkdir()
+    res = sh(fileops.park(str(s), str(park)))
+    assert res.returncode == 0 and "empty skeleton" in res.stdout, res.stderr
+    (s / "files" / "css" / "x.css").write_text("x")
+    assert sh(fileops.park(str(s), str(park))).returncode == fileops.RC_BOTH

@@ -371,9 +371,16 @@ def test_trees_layout(lab: Lab) -> None:
     assert (front_files / "documents/annual report 2023.pdf").is_file()
     assert os.path.isfile(os.fsencode(front_files) + b"/documents/caf\xe9-menu.txt")
     assert (front_files / "inline/new-upload.docx").is_file()
-    assert not (_h(lab, M, f"{sd}/files") / "inline/new-upload.docx").exists()
-    live, stale = (front_files / "pictures/picture-1.png").read_bytes(), (
+    # provision's cluster model: the master's copy is authoritative (every verify pushes it), so equal
+    assert (_h(lab, M, f"{sd}/files") / "inline/new-upload.docx").is_file()
+    assert (front_files / "pictures/picture-1.png").read_bytes() == (
         _h(lab, M, f"{sd}/files") / "pictures/picture-1.png").read_bytes()
+    # a single remote server is authoritative for its files: the master's copy is what it last fetched
+    w4 = "/var/aegir/platforms/drupal-10.1.8/sites/web4-d10.lab.test/files"
+    assert (_h(lab, "web4.lab.test", w4) / "inline/new-upload.docx").is_file()
+    assert not (_h(lab, M, w4) / "inline/new-upload.docx").exists()
+    live, stale = (_h(lab, "web4.lab.test", w4) / "pictures/picture-1.png").read_bytes(), (
+        _h(lab, M, w4) / "pictures/picture-1.png").read_bytes()
     assert len(live) == len(stale) and live != stale
     assert (_h(lab, "web1.lab.test", f"{sd}/private/temp")).is_dir()
     assert (_h(lab, "web1.lab.test", f"{sd}/modules/custom_glue/custom_glue.install")).is_file()

@@ -167,7 +167,7 @@ class Execution:
             if failure is None and self.abort_mode is None and not self.stop_after_group:
                 await self._finalize()
                 await self._unlock()
-                return self._finish("succeeded", f"{ctx.uri} is on {ctx.target.title}")
+                return self._finish("succeeded", f"{ctx.uri} is on {ctx.target.title}" + await self._kept_aside())
             if self.abort_mode == "pause" or (self.stop_after_group and failure is None):
                 why = ABORTED if self.abort_mode else "stopped at a safe point after a hang-up"
                 return self._finish("paused", f"{why}; continue with: qm-tui resume {ctx.run_id}, or undo with: "
@@ -358,19 +358,25 @@ class Execution:
                     f"{q(ctx.lock_dir + '/owner')} 2>/dev/null; then rm -f -- {q(ctx.lock_dir + '/owner')} "
                     f"&& rmdir -- {q(ctx.lock_dir)}; fi", timeout=60)
 
+    async def _kept_aside(self) -> str:
+        """Name what live traffic wrote into a verify skeleton and the swap kept aside (never deleted)."""
+        from . import fileops
+
+        ctx, found = self.ctx, []
+        aside = fileops.swap_aside_dir(ctx.park_dir)
+        for host in ctx.files_hosts:
+            t = await self.rt.pool.get(ctx.connect_name(host))
+            res = await t.run(f"ls -d -- {q(aside)}/* 2>/dev/null || true", timeout=60)
+            found += [f"{host}:{line}" for line in res.stdout.splitlines() if line.strip()]
+        if not found:
+            return ""
+        return ("; live traffic wrote into verify's empty skeleton, kept aside (review, then delete): "
+                + ", ".join(found))
+
     async def _finalize(self) -> None:
-        """After success: drop M's stale copy of files (never live data) and old dumps."""
+        """After success: drop old dumps (M's copy of files moved with the site: nothing else to remove)."""
         ctx = self.ctx
         t = await self.rt.pool.get(ctx.connect_name(ctx.master))
-        if not ctx.master_is_front:
-            from . import fileops
-
-            # A mode-000 dir in the copy stopped a plain rm -rf, and the leftover refused the next run.
-            res = await t.run(fileops.remove_set_aside_copy(ctx.park_dir), timeout=600)
-            if res.outcome is not Outcome.OK:
-                why = (res.stderr.strip().splitlines() or [res.error or "failed"])[-1]
-                self.info(ctx.master, f"could not remove the set-aside copy of files {ctx.park_dir} "
-                                      f"({why}); it blocks the site's next migration until removed")
         days = self.runner.cfg.migrate.dump_retention_days
         dump_dir = ctx.dump_path.rsplit("/", 1)[0]
         await t.run(f"find {q(dump_dir)} -maxdepth 1 -name '*.sql' -type f -mtime +{int(days)} -delete",

@@ -4,8 +4,7 @@ Every snippet is bash, built from validated absolute paths quoted with ``sh_join
 A move is a rename on one mount (``mv -T``, with ``--no-copy`` where coreutils has it): it refuses
 when the source and the destination's parent are on different filesystems or mounts, when both ends
 exist (never merge), and it says so when the move already happened. Nothing here deletes a live files
-directory; the only deletions are of empty directories, of site code checked to hold no files, and of
-the hostmaster's set-aside stale copy after a success (``remove_set_aside_copy``).
+directory; the only deletions are of empty directories and of site code checked to hold no files.
 """
 
 from __future__ import annotations
@@ -22,10 +21,16 @@ RC_LOST = 5  # neither exists
 RC_NOT_EMPTY = 6  # a destination directory is not empty
 RC_HAS_FILES = 7  # a site dir still holds a files entry
 RC_MISSING = 8  # a required directory is missing
-RC_NOT_PARKED = 9  # a dir to remove as a set-aside copy holds something else
-RC_LEFT = 10  # a set-aside copy could not be removed completely
+
+_HAS_FILES = (
+    # A real directory holding only directories (provision-verify's skeleton) holds no data;
+    # a link, a file, or a directory with any non-directory inside might.
+    "has_files() { ex \"$1\" || return 1; [ -L \"$1\" ] && return 0; [ -d \"$1\" ] || return 0; "
+    "[ -n \"$(find \"$1\" -mindepth 1 ! -type d -print -quit)\" ]; }; "
+)
 
 _PRELUDE = (
+    _HAS_FILES +
     "NC=; mv --help 2>/dev/null | grep -q -- --no-copy && NC=--no-copy; "
     "ex() { [ -e \"$1\" ] || [ -L \"$1\" ]; }; "
     # Device and mount point; findmnt also sees bind mounts of one filesystem (rename fails with EXDEV
@@ -35,12 +40,16 @@ _PRELUDE = (
 )
 
 
-def move(src: str, dst: str, label: str) -> str:
-    """Rename ``src`` to ``dst`` (creating ``dst``'s parent); prints ``@@INODE <label> <n>``."""
+def move(src: str, dst: str, label: str, skeleton_done: bool = False) -> str:
+    """Rename ``src`` to ``dst`` (creating ``dst``'s parent); prints ``@@INODE <label> <n>``.
+    ``skeleton_done``: a ``src`` holding only empty directories (verify's skeleton) while ``dst``
+    exists means the move already happened."""
     parent = posixpath.dirname(dst)
     s, d, p = q(src), q(dst), q(parent)
+    done = (f"if ex {d} && ! has_files {s}; then echo \"qm: already moved: {dst} ({src} is an empty skeleton)\"; "
+            f"echo \"@@INODE {label} $(stat -c %i -- {d})\"; el" if skeleton_done else "")
     return (
-        f"if ex {s}; then "
+        f"{done}if ex {s}; then "
         f"if ex {d}; then echo \"qm: both {src} and {dst} exist; refusing to merge\" >&2; exit {RC_BOTH}; fi; "
         f"if mountpoint -q -- {s}; then echo \"qm: {src} is a mount point\" >&2; exit {RC_MOUNT}; fi; "
         f"mkdir -p -m 0700 -- {p}; "
@@ -54,58 +63,87 @@ def move(src: str, dst: str, label: str) -> str:
     )
 
 
-def clear_empty_dir(path: str) -> str:
-    """Remove ``path`` if it is a directory holding only directories (provision-verify makes such a
-    skeleton: files/css, files/js, ...); refuse if it holds any file or link. ``find -type d
-    -delete`` can only remove empty directories, so nothing else can go."""
-    p = q(path)
-    return (
-        f"if [ -d {p} ] && [ ! -L {p} ]; then "
-        f"if [ -n \"$(find {p} -mindepth 1 ! -type d -print -quit)\" ]; then "
-        f"echo \"qm: {path} is not empty; refusing to merge\" >&2; exit {RC_NOT_EMPTY}; fi; "
-        f"find {p} -depth -type d -delete; fi"
-    )
-
-
 def script(*parts: str) -> str:
     """Join snippets into one ``bash`` script that stops at the first failure."""
     return "set -e; " + _PRELUDE + "; ".join(parts)
 
 
 def park(site_dir: str, park_dir: str) -> str:
+    """Files aside; where they already are (a restore that never happened) an empty skeleton a verify
+    left in ``site_dir`` stays there."""
     return script(
         f"mkdir -p -m 0700 -- {q(park_dir)}",
-        move(f"{site_dir}/files", f"{park_dir}/files", "files"),
-        move(f"{site_dir}/private/files", f"{park_dir}/private_files", "private_files"),
+        move(f"{site_dir}/files", f"{park_dir}/files", "files", skeleton_done=True),
+        move(f"{site_dir}/private/files", f"{park_dir}/private_files", "private_files", skeleton_done=True),
     )
 
 
 def unpark(park_dir: str, site_dir: str, require_settings: bool = True) -> str:
-    """Parked files back into ``site_dir``: empty dirs left by a push are removed, never merged."""
+    """Parked files back into ``site_dir``, over the skeleton a verify made there (see ``move_into``)."""
     parts = []
     if require_settings:
         # Without its code the site dir is not whole; keep the files parked (safe) and say why.
         parts.append(f"[ -f {q(site_dir + '/settings.php')} ] || {{ echo \"qm: {site_dir}/settings.php "
                      f"is missing; files stay parked in {park_dir}\" >&2; exit {RC_MISSING}; }}")
+    aside = swap_aside_dir(park_dir)
     parts += [
-        move_into(f"{park_dir}/files", f"{site_dir}/files", "files"),
-        move_into(f"{park_dir}/private_files", f"{site_dir}/private/files", "private_files"),
+        move_into(f"{park_dir}/files", f"{site_dir}/files", "files", aside),
+        move_into(f"{park_dir}/private_files", f"{site_dir}/private/files", "private_files", aside),
         f"rmdir -- {q(park_dir)} 2>/dev/null || true",
     ]
     return script(*parts)
 
 
-def move_into(src: str, dst: str, label: str, optional: bool = False) -> str:
-    """Move ``src`` to ``dst`` where ``dst`` may be an empty dir left by a push (removed first)."""
-    body = (f"if ex {q(src)}; then mkdir -p -- {q(posixpath.dirname(dst))}; {clear_empty_dir(dst)}; fi; "
-            + move(src, dst, label))
-    return f"if ex {q(src)}; then {body}; fi" if optional else body
+def swap_aside_dir(park_dir: str) -> str:
+    """Where a skeleton that live traffic wrote into is kept: beside the parking dirs (same filesystem),
+    outside the ``<uri>.*`` names a later run's preflight refuses."""
+    return f"{posixpath.dirname(park_dir)}/written-during-swap/{posixpath.basename(park_dir)}"
+
+
+def move_into(src: str, dst: str, label: str, aside: str, optional: bool = False) -> str:
+    """Rename ``src`` to ``dst``, where ``dst`` may be the skeleton provision-verify made (files/css,
+    files/js...) and live traffic may be writing into it (CSS aggregation on the maintenance page,
+    health checks): merge-free, whatever the timing. Empty directories of the skeleton are removed;
+    a skeleton holding anything else is renamed aside (``@@ASIDE <label> <path>``), never merged nor
+    deleted; then ``rename(2)`` moves ``src`` in, which also atomically replaces an empty ``dst`` made
+    in between. A ``dst`` refilled between the two renames is retried (20 times), then refused with
+    ``src`` still parked."""
+    s, d, a = q(src), q(dst), q(aside)
+    parent = q(posixpath.dirname(dst))
+    attempt = (
+        f"if ex {d}; then "
+        f"if [ -L {d} ] || [ ! -d {d} ]; then echo \"qm: {dst} is not a directory; refusing to merge\" >&2; "
+        f"exit {RC_NOT_EMPTY}; fi; "
+        f"find {d} -depth -mindepth 1 -type d -empty -delete 2>/dev/null || true; "
+        f"if [ -n \"$(find {d} -mindepth 1 -print -quit)\" ]; then "
+        f"mkdir -p -m 0700 -- {a}; t={a}/{label}.$(date +%s%N); "
+        f"mv -T $NC -- {d} \"$t\" && echo \"@@ASIDE {label} $t\" && "
+        f"echo \"qm: {dst} held files written while it was a skeleton; kept in $t (review, then delete)\"; fi; "
+        # rename(2) puts a directory over an empty one, but a symlink (shared storage) over none.
+        f"rmdir -- {d} 2>/dev/null || true; fi; "
+        f"if mv -T $NC -- {s} {d} 2>/dev/null; then ok=1; break; fi"
+    )
+    body = (
+        f"if ex {s}; then "
+        f"if mountpoint -q -- {s}; then echo \"qm: {src} is a mount point\" >&2; exit {RC_MOUNT}; fi; "
+        f"mkdir -p -- {parent}; "
+        f"if [ \"$(fsid \"$(dirname -- {s})\")\" != \"$(fsid {parent})\" ]; then "
+        f"echo \"qm: {src} and {posixpath.dirname(dst)} are on different filesystems or mounts; mv would copy\" >&2; "
+        f"exit {RC_MOUNT}; fi; "
+        f"echo \"@@INODE {label} $(stat -c %i -- {s})\"; ok=; "
+        f"for i in $(seq 20); do {attempt}; [ $i -lt 10 ] || sleep 0.05; done; "
+        f"if [ -z \"$ok\" ]; then echo \"qm: {dst} kept being refilled; {src} stays parked\" >&2; "
+        f"exit {RC_NOT_EMPTY}; fi; sync -- {parent} 2>/dev/null || true; "
+        f"elif ex {d}; then echo \"qm: already moved: {dst}\"; echo \"@@INODE {label} $(stat -c %i -- {d})\"; "
+        f"else echo \"qm: neither {src} nor {dst} exists\" >&2; exit {RC_LOST}; fi"
+    )
+    return f"if ex {s}; then {body}; fi" if optional else body
 
 
 def where_are_files(site_dir: str, park_dir: str) -> str:
     """Prints one line per entry: ``<label> site|park|both|none``. An empty skeleton that a push left in
     the site dir does not count while the real entry is parked."""
-    lines = [_HAS_FILES.rstrip("; ")]
+    lines = []
     for label, in_site, in_park in (("files", f"{site_dir}/files", f"{park_dir}/files"),
                                     ("private_files", f"{site_dir}/private/files",
                                      f"{park_dir}/private_files")):
@@ -117,55 +155,43 @@ def where_are_files(site_dir: str, park_dir: str) -> str:
     return script(*lines)
 
 
-_HAS_FILES = (
-    # A real directory holding only directories (provision-verify's skeleton) holds no data;
-    # a link, a file, or a directory with any non-directory inside might.
-    "has_files() { ex \"$1\" || return 1; [ -L \"$1\" ] && return 0; [ -d \"$1\" ] || return 0; "
-    "[ -n \"$(find \"$1\" -mindepth 1 ! -type d -print -quit)\" ]; }; "
-)
+def set_aside_written(site_dir: str, park_dir: str) -> str:
+    """While the site's real files are parked, a ``files`` (or ``private/files``) in ``site_dir`` holding
+    anything is a skeleton live traffic wrote into: rename it aside (kept, ``@@ASIDE``) so no push
+    deletes it and no check mistakes it for the real files. Only with the real entry in the park dir."""
+    aside = swap_aside_dir(park_dir)
+    parts = []
+    for label, entry, parked in (("files", f"{site_dir}/files", f"{park_dir}/files"),
+                                 ("private_files", f"{site_dir}/private/files", f"{park_dir}/private_files")):
+        e, p, a = q(entry), q(parked), q(aside)
+        parts.append(
+            f"if ex {p} && [ -d {e} ] && [ ! -L {e} ] && has_files {e}; then mkdir -p -m 0700 -- {a}; "
+            f"t={a}/{label}.$(date +%s%N); mv -T $NC -- {e} \"$t\" && echo \"@@ASIDE {label} $t\" && "
+            f"echo \"qm: {entry} held files written while it was a skeleton; kept in $t (review, then delete)\"; fi")
+    return "; ".join(parts)
 
 
-def guard_no_files(site_dir: str) -> str:
-    """Fail when ``site_dir`` holds files: nothing may rsync --delete over live files."""
+def guard_no_files(site_dir: str, park_dir: str | None = None) -> str:
+    """Fail when ``site_dir`` holds files: nothing may rsync --delete over live files. With ``park_dir``,
+    what traffic wrote into a skeleton while the real files are parked there is set aside first."""
     return script(
-        _HAS_FILES + f"for e in {q(site_dir + '/files')} {q(site_dir + '/private/files')}; do "
+        *([set_aside_written(site_dir, park_dir)] if park_dir else []),
+        f"for e in {q(site_dir + '/files')} {q(site_dir + '/private/files')}; do "
         f"if has_files \"$e\"; then echo \"qm: $e holds files; refusing to run a push over it\" >&2; "
         f"exit {RC_HAS_FILES}; fi; done"
     )
 
 
-def remove_site_dir(site_dir: str) -> str:
-    """Remove a site dir's code, only after checking it holds no files entry."""
+def remove_site_dir(site_dir: str, park_dir: str | None = None) -> str:
+    """Remove a site dir's code, only after checking it holds no files entry (``park_dir``: see
+    ``guard_no_files``)."""
     s = q(site_dir)
     return script(
-        _HAS_FILES + f"if ! ex {s}; then echo \"qm: {site_dir} already gone\"; exit 0; fi",
+        f"if ! ex {s}; then echo \"qm: {site_dir} already gone\"; exit 0; fi",
+        *([set_aside_written(site_dir, park_dir)] if park_dir else []),
         f"for e in {s}/files {s}/private/files; do if has_files \"$e\"; then "
         f"echo \"qm: $e exists; refusing to remove {site_dir}\" >&2; exit {RC_HAS_FILES}; fi; done",
         f"rm -rf --one-file-system -- {s}",
-    )
-
-
-def remove_set_aside_copy(park_dir: str) -> str:
-    """Remove the hostmaster's set-aside stale copy of files (``park_dir`` holding only ``files`` and
-    ``private_files``), after a success; never a live files directory.
-
-    ``rm -rf`` alone cannot descend into a directory without u+rwx (a mode-000 dir in the copy), so
-    such directories are first made u+rwx: ``find`` visits a directory before it reads it, so the
-    ``chmod`` (one per such dir, ``\\;`` not ``+``) comes before the descent. ``find -P`` never follows
-    a symlink, ``-xdev``/``--one-file-system`` never leave the park dir's filesystem; the park dir is
-    0700 and aegir's, so nobody else can swap a directory for a link in between.
-    """
-    p = q(park_dir)
-    return script(
-        f"if ! ex {p}; then echo \"qm: {park_dir} already gone\"; exit 0; fi",
-        f"if [ -L {p} ] || [ ! -d {p} ]; then echo \"qm: {park_dir} is not a directory; refusing to remove it\" >&2; "
-        f"exit {RC_NOT_PARKED}; fi",
-        f"if [ -n \"$(find {p} -mindepth 1 -maxdepth 1 ! -name files ! -name private_files -print -quit)\" ]; then "
-        f"echo \"qm: {park_dir} holds more than a set-aside copy of files; refusing to remove it\" >&2; "
-        f"exit {RC_NOT_PARKED}; fi",
-        f"find {p} -xdev -type d ! -perm -0700 -exec chmod u+rwx -- {{}} \\; || true",
-        f"rm -rf --one-file-system -- {p} || true",
-        f"if ex {p}; then echo \"qm: {park_dir} could not be removed completely\" >&2; exit {RC_LEFT}; fi",
     )
 
 

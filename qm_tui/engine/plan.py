@@ -95,6 +95,12 @@ class MigrationContext:
         return any(self.is_master(f) for f in self.fronts)
 
     @property
+    def files_hosts(self) -> tuple[str, ...]:
+        """Every host holding a copy of the site's files: the fronts, and M (as ``master``) when it is
+        not one of them. Each copy is renamed with the site, none is deleted."""
+        return self.fronts if self.master_is_front else (*self.fronts, self.master)
+
+    @property
     def single_remote(self) -> bool:
         """One remote web server (not a cluster): it is authoritative for the site's code."""
         return not self.is_cluster and len(self.fronts) == 1 and not self.master_is_front

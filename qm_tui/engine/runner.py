@@ -36,7 +36,6 @@ from .steps import (
     PushSite,
     RemoveOldSiteDir,
     RestoreFiles,
-    SetAsideMasterFiles,
     Step,
     UpdateDb,
     Verify,
@@ -62,14 +61,15 @@ class AlreadyDone(Exception):
 
 def build_steps(ctx: MigrationContext) -> list[Step]:
     steps: list[Step] = [Maintenance(ctx, True), DumpDb(ctx)]
-    steps += [ParkFiles(ctx, f) for f in ctx.fronts]
-    if not ctx.master_is_front:
-        steps.append(SetAsideMasterFiles(ctx))
+    steps += [ParkFiles(ctx, h) for h in ctx.files_hosts]
     if ctx.single_remote:
         steps.append(FetchCode(ctx))
-    steps += [MoveSiteDir(ctx), ProvisionSave(ctx), UpdateDb(ctx), CacheClear(ctx), Verify(ctx)]
+    # Verify before updatedb, as provision's deploy rewrites settings.php first: the old settings.php
+    # includes the source platform's settings and the site's local.settings.php by absolute path,
+    # gone with the move, so updates would run without the site's own overrides.
+    steps += [MoveSiteDir(ctx), ProvisionSave(ctx), Verify(ctx), UpdateDb(ctx), CacheClear(ctx)]
     steps += [PushSite(ctx, f) for f in ctx.remote_fronts]
-    steps += [RestoreFiles(ctx, f) for f in ctx.fronts]
+    steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
     steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
     steps += [HostingImport(ctx), Maintenance(ctx, False)]
     return steps

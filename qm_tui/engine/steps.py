@@ -160,7 +160,11 @@ class Maintenance(Step):
 
 
 class ParkFiles(Step):
-    """Rename the site's files and private/files aside, on one front."""
+    """Rename the site's files and private/files aside, on one front or on the hostmaster.
+
+    On a cluster provision treats M's copy as authoritative (every later Aegir verify pushes it to
+    the members with --delete), so M's copy moves with the site exactly like a front's: never
+    deleted, never left behind on the old platform."""
 
     def __init__(self, ctx: MigrationContext, front: str) -> None:
         super().__init__("park_files", front, f"Park files on {front}", group="park")
@@ -181,39 +185,6 @@ class ParkFiles(Step):
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
         return [(self.host, manual_mv(f"{ctx.park_dir}/files", f"{ctx.src_dir}/files")),
                 (self.host, manual_mv(f"{ctx.park_dir}/private_files", f"{ctx.src_dir}/private/files"))]
-
-
-class SetAsideMasterFiles(ParkFiles):
-    """M is not a front: its ``files`` is Aegir's stale copy, not live data. Renamed aside (not
-    deleted) so no push can carry it to the fronts; removed only after success."""
-
-    def __init__(self, ctx: MigrationContext) -> None:
-        super().__init__(ctx, ctx.master)
-        self.name, self.title, self.group = "set_aside_master_files", "Set aside the hostmaster's copy of files", None
-
-    def commands(self, ctx: MigrationContext) -> list[str]:
-        return [fileops.script(
-            f"mkdir -p -m 0700 -- {fileops.q(ctx.park_dir)}",
-            f"if ex {fileops.q(ctx.src_dir + '/files')} || ex {fileops.q(ctx.park_dir + '/files')}; then "
-            + fileops.move(f"{ctx.src_dir}/files", f"{ctx.park_dir}/files", "files") + "; fi",
-            f"if ex {fileops.q(ctx.src_dir + '/private/files')} || ex {fileops.q(ctx.park_dir + '/private_files')}; "
-            "then " + fileops.move(f"{ctx.src_dir}/private/files", f"{ctx.park_dir}/private_files",
-                                   "private_files") + "; fi",
-        )]
-
-    async def probe(self, rt: Runtime) -> Probe:
-        res = await _run(rt, self, self.host, fileops.where_are_files(rt.ctx.src_dir, rt.ctx.park_dir))
-        states = [line.split()[1] for line in res.stdout.splitlines() if line.strip()]
-        return Probe.NOT_DONE if any(s.startswith("site") for s in states) else Probe.DONE
-
-    async def undo(self, rt: Runtime) -> None:
-        ctx = rt.ctx
-        # The site dir is back at A on M by now (reverse order); only move what was set aside.
-        await _run(rt, self, self.host, fileops.script(
-            fileops.move_into(f"{ctx.park_dir}/files", f"{ctx.src_dir}/files", "files", optional=True),
-            fileops.move_into(f"{ctx.park_dir}/private_files", f"{ctx.src_dir}/private/files", "private_files",
-                              optional=True),
-            f"rmdir -- {fileops.q(ctx.park_dir)} 2>/dev/null || true"))
 
 
 def manual_mv(src: str, dst: str, clear: bool = True) -> str:
@@ -280,7 +251,7 @@ class PushSite(Step):
                          ctx.dst_dir, f"{self.front}:{ctx.target.publish_path}/sites/"])]
 
     async def do(self, rt: Runtime) -> None:
-        await _run(rt, self, self.front, fileops.guard_no_files(rt.ctx.dst_dir), "guard")
+        await _run(rt, self, self.front, fileops.guard_no_files(rt.ctx.dst_dir, rt.ctx.park_dir), "guard")
         await _run(rt, self, self.host, self.commands(rt.ctx)[0])
 
     async def probe(self, rt: Runtime) -> Probe:
@@ -292,7 +263,7 @@ class PushSite(Step):
         return Probe.PARTIAL if started.strip() == "yes" else Probe.NOT_DONE
 
     async def undo(self, rt: Runtime) -> None:
-        await _run(rt, self, self.front, fileops.remove_site_dir(rt.ctx.dst_dir))
+        await _run(rt, self, self.front, fileops.remove_site_dir(rt.ctx.dst_dir, rt.ctx.park_dir))
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
         return [(self.front, manual_rm(ctx.dst_dir))]
@@ -321,16 +292,21 @@ class RemoveOldSiteDir(Step):
 
 
 class FetchCode(Step):
-    """A single remote web server is authoritative for the site's code: fetch it to M first."""
+    """A single remote web server is authoritative for the site dir, as in provision's fetch: its code,
+    local.settings.php and all of private/ (D8+ config sync, temp) come to M first; the push carries
+    them to the new site dir and the old one is removed. Only the files, moved by rename, are not copied."""
 
     def __init__(self, ctx: MigrationContext) -> None:
-        super().__init__("fetch_code", ctx.master, f"Fetch the site's code from {ctx.fronts[0]}")
+        super().__init__("fetch_code", ctx.master, f"Fetch the site's code and private/ from {ctx.fronts[0]}")
 
     def commands(self, ctx: MigrationContext) -> list[str]:
-        # One rsync (one ssh session) for every part; a part missing on the front is skipped.
-        parts = [f"{ctx.fronts[0]}:{ctx.src_dir}/{p}" for p in ("modules", "themes", "libraries", "local.settings.php")]
-        return [sh_join(["rsync", "-a", "--delete", "--ignore-missing-args", "-e", SSH_OPTS, *parts,
-                         ctx.src_dir + "/"])]
+        # One rsync (one ssh session) for every part; a part missing on the front is skipped. Each
+        # source's transfer root is the site dir, so /private/files is anchored there: never copied,
+        # never deleted (excluded), and parked by then anyway.
+        parts = [f"{ctx.fronts[0]}:{ctx.src_dir}/{p}"
+                 for p in ("modules", "themes", "libraries", "local.settings.php", "private")]
+        return [sh_join(["rsync", "-a", "--delete", "--ignore-missing-args", "--exclude=/private/files",
+                         "-e", SSH_OPTS, *parts, ctx.src_dir + "/"])]
 
     async def probe(self, rt: Runtime) -> Probe:
         return Probe.NOT_DONE  # re-running the fetch is harmless
@@ -380,10 +356,11 @@ def source_context_commands(ctx: MigrationContext) -> list[str]:
 
 
 async def guard_fronts(rt: Runtime, step: Step, site_dir: str) -> None:
-    """Before anything pushes with --delete: no front (nor M) may have files inside ``site_dir``."""
+    """Before anything pushes with --delete: no front (nor M) may have files inside ``site_dir`` (what
+    traffic wrote into a skeleton while the real files are parked is set aside first, kept)."""
     hosts: Sequence[str] = list(dict.fromkeys([rt.ctx.master, *rt.ctx.fronts]))
     for host in hosts:
-        await _run(rt, step, host, fileops.guard_no_files(site_dir), "guard")
+        await _run(rt, step, host, fileops.guard_no_files(site_dir, rt.ctx.park_dir), "guard")
 
 
 class Drush(Step):
@@ -467,7 +444,7 @@ class Verify(Drush):
     async def undo(self, rt: Runtime) -> None:
         # Verify pushed B/sites/S to the fronts; remove those copies (checked to hold no files).
         for front in rt.ctx.remote_fronts:
-            await _run(rt, self, front, fileops.remove_site_dir(rt.ctx.dst_dir))
+            await _run(rt, self, front, fileops.remove_site_dir(rt.ctx.dst_dir, rt.ctx.park_dir))
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
         return [(front, manual_rm(ctx.dst_dir)) for front in ctx.remote_fronts]

@@ -70,6 +70,7 @@ class Env:
     out: Output
     options: dict[str, Any] = field(default_factory=dict)
     yes: bool = False
+    record: dict[str, Any] = field(default_factory=dict)  # facts for this call's log line (what a bootstrap loaded)
 
     @property
     def drush_dir(self) -> Path:
@@ -131,6 +132,16 @@ _SETTINGS_DB_ARRAY = re.compile(
     re.S | re.M,
 )
 _SETTINGS_DB_URL = re.compile(r"^\s*\$db_url\s*=\s*'([a-z]+)://([^:@]*):([^@]*)@([^/:]+)(?::(\d+))?/([^']+)'", re.M)
+
+
+_INCLUDE = re.compile(r"if \(is_readable\('([^']+)'\)\)\s*\{\s*include(?:_once)?\('\1'\);", re.S)
+
+
+def settings_sources(settings: Path) -> list[Path]:
+    """settings.php and what PHP includes from it: provision's ``if (is_readable('X')) include('X');``
+    (global.inc, the platform's and the site's local settings, by absolute path), readable ones only."""
+    text = settings.read_text(errors="replace")
+    return [settings] + [Path(m.group(1)) for m in _INCLUDE.finditer(text) if os.access(m.group(1), os.R_OK)]
 
 
 def settings_credentials(text: str) -> dict[str, str] | None:
@@ -237,6 +248,7 @@ class Site:
                 errors.append(f"Could not find a Drupal settings.php file at {rel}.")
             else:
                 self._load_credentials(settings)
+                self.env.record["settings"] = [str(p) for p in settings_sources(settings)]
                 if full and not self.db_ok():
                     errors.append(DB_ERROR_HINT)
         if not errors and core:

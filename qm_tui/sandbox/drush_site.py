@@ -120,10 +120,13 @@ _CONF_LINE = re.compile(r"^\s*\$conf\[\s*(['\"])([^'\"]+)\1\s*\]\s*=\s*(.+?);\s*
 
 
 def settings_conf(site: Site) -> dict[str, Any]:
-    """Literal ``$conf['x'] = ...;`` overrides in settings.php (Aegir writes several)."""
+    """Literal ``$conf['x'] = ...;`` overrides in settings.php (Aegir writes several) and in the files it
+    includes (the site's local.settings.php: by absolute path, so a stale settings.php misses it)."""
     from qm_tui.engine import phpfiles
 
-    text = (site.site_dir / "settings.php").read_text(errors="replace")
+    from .drush_env import settings_sources
+
+    text = "\n".join(p.read_text(errors="replace") for p in settings_sources(site.site_dir / "settings.php"))
     out: dict[str, Any] = {}
     for m in _CONF_LINE.finditer(text):
         try:

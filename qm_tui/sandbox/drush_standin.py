@@ -17,7 +17,8 @@ makes, on the site's REAL database and files (see docs/lab.md):
   drush @hostmaster hosting-import @site
 
 The aegir root is $HOME (QM_STANDIN_AEGIR_ROOT overrides it). Every call appends one JSON line to
-``<aegir root>/drush-standin.log`` (time, argv with secrets masked, cwd, exit).
+``<aegir root>/drush-standin.log`` (time, argv with secrets masked, cwd, exit, and under
+``bootstrap.settings`` the settings files a site bootstrap loaded: settings.php and its includes).
 
 Fault injection, read at every call:
   ``<aegir root>/drush-standin.fail``: one rule a line, ``<command>[:after-partial] [@alias] [once]``;
@@ -192,16 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _on_signal(log))
     code = 1
     try:
-        code = run(root, argv)
+        code = run(root, argv, log.entry.setdefault("bootstrap", {}))
     finally:
         log.write(code)
     return code
 
 
-def run(root: Path, argv: list[str]) -> int:
+def run(root: Path, argv: list[str], record: dict[str, Any] | None = None) -> int:
     alias, command, args, opts = parse_argv(argv)
     out = Output(debug=bool(opts.get("debug")), verbose=bool(opts.get("verbose")))
-    env = Env(root, out, opts, yes=bool(opts.get("yes")))
+    env = Env(root, out, opts, yes=bool(opts.get("yes")), record={} if record is None else record)
     if command is None:
         if opts.get("version"):
             command = "version"

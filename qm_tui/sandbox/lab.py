@@ -37,8 +37,10 @@ GLUSTER = "/srv/gluster"
 
 
 def lab_specs() -> list[HostSpec]:
-    """The lab's real hosts: the hostmaster, the three cluster fronts (sharing /srv/gluster), web4."""
-    return [HostSpec(MASTER), *(HostSpec(h, ["gluster"]) for h in CLUSTER), HostSpec(STANDALONE)]
+    """The lab's real hosts: the hostmaster, the three cluster fronts, web4. The hostmaster mounts the
+    cluster's shared /srv/gluster too: provision's master copy of a cluster site is authoritative and
+    every verify runs provision's mkdirs through its ``files`` symlink (a dangling one fails verify)."""
+    return [HostSpec(MASTER, ["gluster"]), *(HostSpec(h, ["gluster"]) for h in CLUSTER), HostSpec(STANDALONE)]
 
 
 def host_path(hosts: HostLab, host: str, in_host: str) -> Path:

@@ -8,12 +8,13 @@ writes go under ``roots[host]``.
 
 * The master gets every (non-deleted) platform and installed site dir, every alias in ``~/.drush``,
   the vhosts of every front, ``~/clients/<client>/<uri>`` symlinks and the hostmaster site dir.
-  Its site ``files`` are a stale copy (``SiteFile.new`` absent, ``changed`` with old content)
-  unless the master itself serves the platform.
+  Its site ``files`` equal the fronts' on a cluster (provision's master copy is authoritative there
+  and every verify pushes it); elsewhere they are a stale copy (``SiteFile.new`` absent, ``changed``
+  with old content) unless the master itself serves the platform.
 * Each real front of a platform's web server (cluster members, pack masters and slaves, a
   standalone server, the master for server_master) gets the platform code and live site dirs.
-* A ``files_symlink`` site has ``files -> /srv/gluster/<uri>/files`` on its fronts (and, dangling,
-  on the master, as an rsync -a from a front leaves it); the live files go to the shared root.
+* A ``files_symlink`` site has ``files -> /srv/gluster/<uri>/files`` on its fronts and on the master
+  (which mounts the shared storage too); the live files go to the shared root.
 
 Modes follow provision: settings.php 0440 and files/private 2770 with group www-data (``web_gid``),
 drushrc.php 0440. Ownership is applied only when running as root and ``owner`` is given.
@@ -305,10 +306,14 @@ def build_trees(world: World, roots: Mapping[str, Path], *, shared_roots: Mappin
         for h in dict.fromkeys([master, *fronts]):
             _platform_code(trees[h], world, p)
             man.platform_dirs[h].append(p.publish_path)
+        # On a cluster provision's master copy is authoritative: every verify pushes it to the members
+        # with --delete, so it equals theirs. A single server or pack front is authoritative instead,
+        # and the master keeps what it last fetched (stale).
+        master_live = bool(next(v for v in world.servers if v.nid == p.web_server).cluster_members)
         for s in (s for s in sites if s.platform == p.nid):
             sc = hostmaster_creds if s.context == "hostmaster" else creds.get(s.nid)
             for h in dict.fromkeys([master, *fronts]):
-                live = h in fronts
+                live = h in fronts or master_live
                 # the shared storage is written once, through the first front
                 _site_dir(trees[h], world, p, s, sc, live, s.files_symlink, shared if h == fronts[0] else None)
                 man.site_dirs[h].append(f"{p.publish_path}/sites/{s.uri}")
