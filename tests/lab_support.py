@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -26,7 +27,7 @@ def need_lab() -> None:
         pytest.skip(f"lab unavailable: {why}")
 
 
-def make_lab(tmp_path_factory: pytest.TempPathFactory, **kw: int) -> Iterator[Lab]:
+def make_lab(tmp_path_factory: pytest.TempPathFactory, **kw: Any) -> Iterator[Lab]:
     need_lab()
     lab = build_lab(tmp_path_factory.mktemp("lab"), **kw)
     try:

@@ -9,6 +9,8 @@ as it was: a run that left M with verify's empty skeleton made the next Aegir ve
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from lab_support import (
     MASTER,
@@ -16,6 +18,7 @@ from lab_support import (
     assert_files_at,
     cli,
     fronts_of,
+    make_lab,
     site_state,
     source_of,
     standin,
@@ -23,6 +26,12 @@ from lab_support import (
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_faults")]
 DST = "drupal-7.98-b"
+TWIN = "drupal-7.98-b-twin"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from make_lab(tmp_path_factory, twins=[(DST, TWIN)])
 
 
 def aegir_verify(lab: Lab, uri: str) -> tuple[int, str]:
@@ -67,3 +76,28 @@ def test_an_aegir_verify_after_a_quick_migrate_loses_nothing(lab: Lab, uri: str)
         assert rc_after == 0, out_after
     else:
         assert (lab.path("web1.lab.test", f"/srv/gluster/{uri}/files") / "documents").is_dir()
+
+
+def sites_php(lab: Lab, host: str, platform: str) -> str:
+    path = lab.path(host, f"{lab.world.platform(platform).publish_path}/sites/sites.php")
+    return path.read_text() if path.is_file() else ""
+
+
+def test_the_old_platforms_sites_php_forgets_the_site_and_a_rollback_restores_it(lab: Lab) -> None:
+    """provision's migrate deletes the site's alias records on the platform it leaves; its verify writes
+    them on the platform it lands on (and back on the source in a rollback), on every web server."""
+    uri, src, dst = "aliased-d7.lab.test", DST, TWIN
+    records = ["$sites['www.aliased-d7.lab.test'] = 'aliased-d7.lab.test';",
+               "$sites['aliased.example.com'] = 'aliased-d7.lab.test';"]
+    hosts = [MASTER, *fronts_of(lab, uri)]
+    assert all(r in sites_php(lab, h, src) for h in hosts for r in records)
+    standin(lab, "fail", f"hosting-import @{uri}\n")  # fails after the aliases were removed: rolled back
+    proc = cli(lab, "migrate", uri, dst, "--yes")
+    assert proc.returncode == 1 and "remove_old_aliases: ok" in proc.stdout, proc.stdout + proc.stderr
+    assert all(r in sites_php(lab, h, src) for h in hosts for r in records), "the rollback lost the aliases"
+    standin(lab, "fail", "")
+    proc = cli(lab, "migrate", uri, dst, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for h in hosts:
+        assert uri not in sites_php(lab, h, src), f"{h}: the old platform still routes the aliases"
+        assert all(r in sites_php(lab, h, dst) for r in records), f"{h}: the new platform lacks the aliases"

@@ -205,3 +205,23 @@ def test_park_after_a_restore_that_never_happened(site: tuple[Path, Path]) -> No
     assert res.returncode == 0 and "empty skeleton" in res.stdout, res.stderr
     (s / "files" / "css" / "x.css").write_text("x")
     assert sh(fileops.park(str(s), str(park))).returncode == fileops.RC_BOTH
+
+
+def test_remove_aliases_drops_only_this_sites_records(tmp_path: Path) -> None:
+    """sites.php lines naming the site go (an alias whose target merely ends like it stays), so do D6
+    alias links to it; other sites' records and links stay; the mode is kept; re-running is harmless."""
+    sites = tmp_path / "sites"
+    (sites / "ex.com").mkdir(parents=True)
+    (sites / "sites.php").write_text("<?php\n$sites['www.ex.com'] = 'ex.com';\n$sites['a.other.com'] = 'other.com';\n"
+                                     "$sites['b.com'] = 'x.ex.com';\n")
+    (sites / "sites.php").chmod(0o644)
+    (sites / "old.ex.com").symlink_to("ex.com")
+    (sites / "o.com").symlink_to("other.com")
+    for _ in range(2):
+        res = sh(fileops.remove_aliases(str(tmp_path), "ex.com"))
+        assert res.returncode == 0 and "@@ALIASES 0" in res.stdout, res.stderr
+    assert (sites / "sites.php").read_text() == ("<?php\n$sites['a.other.com'] = 'other.com';\n"
+                                                 "$sites['b.com'] = 'x.ex.com';\n")
+    assert (sites / "sites.php").stat().st_mode & 0o777 == 0o644
+    assert not os.path.lexists(sites / "old.ex.com") and (sites / "o.com").is_symlink()
+    assert (sites / "ex.com").is_dir() and sorted(p.name for p in sites.iterdir()) == ["ex.com", "o.com", "sites.php"]

@@ -195,6 +195,26 @@ def remove_site_dir(site_dir: str, park_dir: str | None = None) -> str:
     )
 
 
+def remove_aliases(platform_root: str, uri: str) -> str:
+    """Drop the site's alias records from a platform it left, as provision's migrate does
+    (``_provision_drupal_delete_aliases``): D7+ the ``$sites['<alias>'] = '<uri>';`` lines of
+    ``sites/sites.php`` (rewritten by rename, other sites' lines kept), D6 the ``sites/<alias>``
+    symlinks pointing at ``<uri>``. Prints ``@@ALIASES <n>``: how many are left (0 = done)."""
+    f, sites, suffix = q(f"{platform_root}/sites/sites.php"), q(f"{platform_root}/sites"), q(f"= '{uri}';")
+    mine = ('index($0, "$sites[") == 1 && length($0) > length(ENVIRON["U"]) && '
+            'substr($0, length($0) - length(ENVIRON["U"]) + 1) == ENVIRON["U"]')
+    return script(
+        f"f={f}; export U={suffix}",
+        f"if [ -f \"$f\" ] && awk '{mine} {{ found = 1 }} END {{ exit !found }}' \"$f\"; then "
+        f"t=$(mktemp -- \"$f.qm.XXXXXX\"); awk '{mine} {{ print \"qm: removed \" $0 > \"/dev/stderr\"; next }} "
+        f"{{ print }}' \"$f\" > \"$t\"; chmod --reference=\"$f\" -- \"$t\"; mv -f -- \"$t\" \"$f\"; fi",
+        f"find -P {sites} -mindepth 1 -maxdepth 1 -type l -lname {q(uri)} -printf 'qm: removed alias link %p\\n' "
+        f"-delete",
+        f"n=$( {{ [ -f \"$f\" ] && awk '{mine}' \"$f\"; find -P {sites} -mindepth 1 -maxdepth 1 -type l "
+        f"-lname {q(uri)}; }} | wc -l); echo \"@@ALIASES $n\"",
+    )
+
+
 def exists(path: str) -> str:
     p = q(path)
     return f"if [ -e {p} ] || [ -L {p} ]; then echo yes; else echo no; fi"

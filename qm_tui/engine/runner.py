@@ -34,6 +34,7 @@ from .steps import (
     ParkFiles,
     ProvisionSave,
     PushSite,
+    RemoveOldAliases,
     RemoveOldSiteDir,
     RestoreFiles,
     Step,
@@ -71,6 +72,7 @@ def build_steps(ctx: MigrationContext) -> list[Step]:
     steps += [PushSite(ctx, f) for f in ctx.remote_fronts]
     steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
     steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
+    steps += [RemoveOldAliases(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
     steps += [HostingImport(ctx), Maintenance(ctx, False)]
     return steps
 

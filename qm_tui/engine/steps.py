@@ -288,6 +288,23 @@ class RemoveOldSiteDir(Step):
         return [(self.host, sh_join(["mkdir", "-p", "--", ctx.src_dir]))]
 
 
+class RemoveOldAliases(Step):
+    """The site's alias records on the platform it left (``sites/sites.php``, D6 links), removed as
+    provision's migrate does, on M and on every remote front (provision pushes sites.php to each).
+    No undo: the rollback's verify on the source (MoveSiteDir's undo, later) writes them back, as
+    provision's verify maintains a site's aliases."""
+
+    def __init__(self, ctx: MigrationContext, host: str) -> None:
+        super().__init__("remove_old_aliases", host, f"Remove the site's aliases from the old platform on {host}",
+                         group="aliases")
+
+    def commands(self, ctx: MigrationContext) -> list[str]:
+        return [fileops.remove_aliases(ctx.source.publish_path, ctx.uri)]
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.NOT_DONE  # re-running is harmless
+
+
 # --- on the hostmaster ----------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ the vhosts, clears caches and rewrites drushrc.php. Templates live in ``drush_te
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -221,6 +222,37 @@ SITE_DIRS: tuple[tuple[str, int, bool], ...] = (  # (path, mode, chgrp to the we
 )
 
 
+_SITES_LINE = re.compile(r"^\$sites\['([^']+)'\]\s*=\s*'([^']+)';\s*$", re.M)
+
+
+def maintain_aliases(env: Env, rec: dict[str, Any], major: int, servers: WebServers, pusher: Pusher) -> None:
+    """_provision_drupal_maintain_aliases(): D7+ keep ``<root>/sites/sites.php`` holding
+    ``$sites['<alias>'] = '<uri>';`` for each alias (none when the site redirects), other sites'
+    records kept; D6 a ``sites/<alias> -> <uri>`` symlink each. Pushed to every web server."""
+    root, uri = Path(str(rec["root"])), str(rec["uri"])
+    aliases = [] if rec.get("redirection") else [a.strip() for a in as_list(rec.get("aliases")) if a.strip()]
+    if major >= 7:
+        path = root / "sites" / "sites.php"
+        records = dict(_SITES_LINE.findall(path.read_text())) if path.is_file() else {}
+        records = {a: u for a, u in records.items() if u != uri} | {a: uri for a in aliases}
+        text = "<?php\n" + "".join(f"$sites['{a}'] = '{u}';\n" for a, u in records.items())
+        write_file(env, path, text, 0o644, "Drupal sites.php file")
+        synced = [path]
+    else:
+        synced = []
+        for link in (root / "sites").iterdir():
+            if link.is_symlink() and os.readlink(link) == uri:
+                link.unlink()
+        for a in aliases:
+            (root / "sites" / a).symlink_to(uri)
+            env.out.log(f"Created symlink for alias {root / 'sites' / a}", "message")
+            synced.append(root / "sites" / a)
+    for _, server in servers.sync:
+        for f in synced:
+            pusher.sync(server, f)
+    pusher.check()
+
+
 def create_directories(env: Env, site_path: Path, group: str) -> None:
     """_provision_drupal_create_directories(): note it re-creates an empty files/ when the master's copy
     has none, and fails on a dangling files symlink (mkdir over an existing name)."""
@@ -298,7 +330,8 @@ def cmd_provision_verify(env: Env, alias: str | None, args: list[str]) -> int:
         write_file(env, vhost, render_vhost(kind, rec, drushrc, server), 0o640, "virtual host configuration file")
         pusher.sync(server, vhost)
     pusher.check()
-    # post: caches, drushrc.php, client symlink.
+    # post: aliases (sites.php), caches, drushrc.php, client symlink.
+    maintain_aliases(env, rec, int(version.split(".")[0]), servers, pusher)
     clear_cache_tables(site)
     drushrc["installed"] = True
     write_file(env, rc_path, phpfiles.render_drushrc(drushrc), 0o440, "Site Drush configuration file", group)
