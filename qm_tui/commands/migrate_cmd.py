@@ -114,6 +114,7 @@ def migrate_cmd(args: argparse.Namespace) -> int:
             prep, problems = await _prepare(runner, args, cfg)
             if not args.yes:
                 _confirm(prep)
+                problems = await runner.check(prep)  # again: Aegir's queue may have moved while the user read
             if problems:
                 raise Refused(problems)
             if args.detach:

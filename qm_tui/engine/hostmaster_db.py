@@ -18,7 +18,7 @@ import pymysql
 
 from ..config import DbConfig
 from ..errors import QmError
-from .model import PackageInstance
+from .model import PackageInstance, TaskStatus
 
 # Tables (and for some, columns) the product reads; a missing one is reported by name.
 REQUIRED_TABLES = (
@@ -345,14 +345,37 @@ class HostmasterDB:
                 out[int(rid)].append(_instance(int(pkg), m, version, schema, status))
         return out
 
-    async def active_tasks(self, nid: int) -> list[tuple[int, str, int]]:
-        """Queued (0) or processing (-1) hosting tasks for a node: [(task nid, type, status)]."""
+    async def active_tasks(self, nids: Iterable[int]) -> list[ActiveTask]:
+        """Queued or processing hosting tasks on any of these nodes (current task revisions), in nid order."""
+        ids = sorted(set(nids))
+        if not ids:
+            return []
         rows = await self.query(
-            """SELECT n.nid, t.task_type, t.task_status FROM node n
-               JOIN hosting_task t ON t.vid = n.vid
-               WHERE n.type = 'task' AND t.rid = %s AND t.task_status IN (0, -1)
-               ORDER BY n.nid""", (nid,))
-        return [(int(a), str(b), int(c)) for a, b, c in rows]
+            f"""SELECT n.nid, t.rid, t.task_type, t.task_status FROM node n
+                JOIN hosting_task t ON t.vid = n.vid
+                WHERE n.type = 'task' AND t.rid IN ({_marks(ids)}) AND t.task_status IN (%s, %s)
+                ORDER BY n.nid""", (*ids, int(TaskStatus.QUEUED), int(TaskStatus.PROCESSING)))
+        return [ActiveTask(int(a), int(b), str(c), TaskStatus(int(d))) for a, b, c, d in rows]
+
+    async def verified(self, nids: Iterable[int]) -> dict[int, int]:
+        """``verified`` (unix time, 0: never) of these site and platform nodes' current revisions."""
+        ids = sorted(set(nids))
+        if not ids:
+            return {}
+        rows = await self.query(
+            f"""SELECT n.nid, s.verified FROM node n JOIN hosting_site s ON s.vid = n.vid
+                WHERE n.type = 'site' AND n.nid IN ({_marks(ids)})
+                UNION ALL
+                SELECT n.nid, p.verified FROM node n JOIN hosting_platform p ON p.vid = n.vid
+                WHERE n.type = 'platform' AND n.nid IN ({_marks(ids)})""", (*ids, *ids))
+        return {int(nid): int(v or 0) for nid, v in rows}
+
+
+class ActiveTask(NamedTuple):
+    nid: int  # the task node
+    rid: int  # the node it works on
+    task_type: str
+    status: TaskStatus
 
 
 _REC, _UNIT = "\x1e", "\x1f"  # ASCII record/unit separators: never in a version string in practice

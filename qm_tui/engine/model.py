@@ -32,6 +32,20 @@ class PlatformStatus(IntEnum):
         return self.name.lower()
 
 
+class TaskStatus(IntEnum):
+    """``hosting_task.task_status`` (hosting 7.x-3.x, hosting_task.module)."""
+
+    PROCESSING = -1
+    QUEUED = 0
+    SUCCESS = 1
+    ERROR = 2
+    WARNING = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
 @dataclass(frozen=True)
 class Server:
     nid: int

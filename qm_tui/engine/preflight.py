@@ -6,6 +6,7 @@ import asyncio
 import re
 import shlex
 
+from ..config import DbConfig
 from ..errors import QmError
 from . import fileops
 from .dbdump import option_file, size_command
@@ -14,6 +15,7 @@ from .journal import Journal
 from .model import SiteStatus
 from .phpfiles import PhpParseError, parse_alias, parse_drushrc
 from .plan import MigrationContext
+from .preflight_aegir import AegirNow, freshness_problems, read_aegir, task_problems
 from .safety import UnsafeValue, check_host, sh_join
 from .steps import SSH_OPTS
 from .transport import Outcome, Transport, TransportPool
@@ -38,7 +40,9 @@ async def _out(t: Transport, cmd: str, input: str | None = None) -> tuple[bool, 
 
 
 async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: TransportPool, journal: Journal,
-                    active_tasks: list[tuple[int, str, int]]) -> list[str]:
+                    hostmaster: DbConfig) -> list[str]:
+    """Every problem, with its host. Reads the hostmaster afresh (``hostmaster``): the queue and verify
+    times count as they are right before the run acts, not as they were when it was planned."""
     problems: list[str] = []
     if not verdict.selectable:
         problems += [f"target {ctx.target.title}: {r}" for r in verdict.reasons]
@@ -46,9 +50,12 @@ async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: Transpo
         problems.append(f"site {ctx.uri} is {ctx.site.status.label}, not enabled")
     if not ctx.fronts:
         problems.append(f"platform {ctx.source.title} has no web front in the hostmaster")
-    for nid, kind, status in active_tasks:
-        problems.append(f"the hostmaster has a {'processing' if status == -1 else 'queued'} {kind} task "
-                        f"(node {nid}) for {ctx.uri}")
+    aegir: AegirNow | None = None
+    try:
+        aegir = await read_aegir(ctx, hostmaster)
+        problems += task_problems(ctx, aegir.tasks)
+    except QmError as exc:
+        problems.append(str(exc))
     for run in journal.active_runs_for(ctx.uri):
         problems.append(f"run {run.id} ({run.public_state}) holds {ctx.uri}; see: qm-tui run show {run.id}")
 
@@ -73,6 +80,9 @@ async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: Transpo
     checks = [_front_checks(ctx, front, transports[front]) for front in ctx.fronts if front in transports]
     if ctx.remote_fronts:
         checks.append(_master_to_fronts(ctx, m))
+    if aegir is not None:
+        front = transports.get(ctx.fronts[0]) if ctx.single_remote else None
+        checks.append(freshness_problems(ctx, aegir.verified, m, front))
     for res in await asyncio.gather(*checks):
         problems += res
     if not ctx.master_is_front:

@@ -19,7 +19,6 @@ from . import drush, service
 from .eligibility import TargetVerdict
 from .events import EventSink
 from .execution import EXIT_ATTENTION, EXIT_MIGRATED, EXIT_REFUSED, EXIT_ROLLED_BACK, Execution
-from .hostmaster_db import HostmasterDB
 from .journal import Journal, RunRecord, lock_owner_alive, new_run_id
 from .model import Platform, PlatformStatus, Site, SiteStatus
 from .plan import MigrationContext, build_context
@@ -82,7 +81,6 @@ class Prepared:
     ctx: MigrationContext
     verdict: TargetVerdict
     steps: list[Step]
-    active_tasks: list[tuple[int, str, int]]
 
 
 class Runner:
@@ -111,9 +109,7 @@ class Runner:
         ctx = build_context(self.cfg, run_id or new_run_id(), st.site, st.source, verdict.platform,
                             master_title, web.http_type if web else None,
                             verdict.profile.short_name if verdict.profile else None)
-        async with HostmasterDB(self.cfg.hostmaster.db) as db:
-            tasks = await db.active_tasks(st.site.nid)
-        return Prepared(ctx, verdict, build_steps(ctx), tasks)
+        return Prepared(ctx, verdict, build_steps(ctx))
 
     async def break_lock(self, prep: Prepared) -> str | None:
         """Remove the site's lock on M when its owner is not alive (an explicit operator decision)."""
@@ -136,7 +132,8 @@ class Runner:
         return f"broke the stale lock {ctx.lock_dir} on {ctx.master} ({owner})"
 
     async def check(self, prep: Prepared) -> list[str]:
-        return await preflight(prep.ctx, prep.verdict, self.pool, self.journal, prep.active_tasks)
+        # Aegir's queue is read by preflight itself, as late as possible (after any confirmation).
+        return await preflight(prep.ctx, prep.verdict, self.pool, self.journal, self.cfg.hostmaster.db)
 
     # --- running --------------------------------------------------------------------------------
 

@@ -398,13 +398,74 @@ def drop_prefix(admin: AdminParams, prefix: str) -> tuple[list[str], list[str]]:
     return dbs, [f"{u}@{h}" for u, h in users]
 
 
-def record_verify(admin: AdminParams, database: str, site_nid: int) -> None:
-    """What a site verify task does to the hostmaster's package rows (hosting_package_instance_sync):
-    the site's rows are re-recorded on its current platform, with that platform's versions. Tests use
-    it to stand for "the operator ran a verify in Aegir" after a quick migrate."""
+def stamp_verified(admin: AdminParams, database: str, world: World, when: int,
+                   nids: Iterable[int] | None = None) -> None:
+    """Aegir verified these platforms and sites (default: every one verified before) at ``when``: the
+    current revisions' ``verified``, in the database and in ``world``.
+
+    The lab calls it once its trees are written: a verify is always later than the code it scanned,
+    and preflight refuses code changed since (by ctime, which cannot be set back)."""
+    changed = world.stamp_verified(when, nids)
+    if not changed:
+        return
     conn = admin.connect(database)
     try:
         with conn.cursor() as cur:
+            for table in ("hosting_platform", "hosting_site"):
+                cur.execute(f"UPDATE {ident(table)} x JOIN node n ON n.vid = x.vid SET x.verified = %s "
+                            f"WHERE n.nid IN ({', '.join(['%s'] * len(changed))})", (when, *changed))
+    finally:
+        conn.close()
+
+
+def queue_task(admin: AdminParams, database: str, rid: int, task_type: str, status: int = 0) -> int:
+    """``hosting_add_task``: a task node (titled as ``hosting_task_set_title`` does) on node ``rid``, queued
+    (0) or with ``status`` (-1 processing: the dispatcher has started it). Returns its nid."""
+    now = int(time.time())
+    conn = admin.connect(database)
+    try:
+        with conn.cursor() as cur:
+            conn.begin()
+            cur.execute("SELECT title FROM node WHERE nid = %s", (rid,))
+            title = f"{task_type.replace('_', ' ').capitalize()}: {cur.fetchone()[0]}"
+            cur.execute("INSERT INTO node_revision (nid, uid, title, log, timestamp) VALUES (0, 1, %s, '', %s)",
+                        (title, now))
+            vid = cur.lastrowid
+            cur.execute("INSERT INTO node (vid, type, language, title, uid, status, created, changed) "
+                        "VALUES (%s, 'task', 'und', %s, 1, 1, %s, %s)", (vid, title, now, now))
+            nid = cur.lastrowid
+            cur.execute("UPDATE node_revision SET nid = %s WHERE vid = %s", (nid, vid))
+            executed = None if status == 0 else now
+            cur.execute("INSERT INTO hosting_task (vid, nid, task_type, rid, task_status, executed) "
+                        "VALUES (%s, %s, %s, %s, %s, %s)", (vid, nid, task_type, rid, status, executed))
+            conn.commit()
+        return int(nid)
+    finally:
+        conn.close()
+
+
+def finish_task(admin: AdminParams, database: str, task_nid: int, status: int = 1) -> None:
+    """The dispatcher ran the task: its current revision gets ``status`` (1 success, 2 error, 3 warning)."""
+    conn = admin.connect(database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE hosting_task t JOIN node n ON n.vid = t.vid SET t.task_status = %s, "
+                        "t.executed = COALESCE(t.executed, UNIX_TIMESTAMP()) WHERE n.nid = %s", (status, task_nid))
+    finally:
+        conn.close()
+
+
+def record_verify(admin: AdminParams, database: str, site_nid: int) -> None:
+    """What a site verify task does to the hostmaster (hosting_package_instance_sync, then ``verified``):
+    the site's rows are re-recorded on its current platform, with that platform's versions, and its
+    ``verified`` is now (never earlier than before). Tests use it to stand for "the operator ran a verify
+    in Aegir" after a quick migrate."""
+    conn = admin.connect(database)
+    try:
+        with conn.cursor() as cur:
+            # It ends after every change made so far (a file changed this very second counts as older).
+            cur.execute("UPDATE hosting_site s JOIN node n ON n.vid = s.vid "
+                        "SET s.verified = GREATEST(s.verified, UNIX_TIMESTAMP() + 1) WHERE n.nid = %s", (site_nid,))
             cur.execute("SELECT s.platform FROM node n JOIN hosting_site s ON s.vid = n.vid WHERE n.nid = %s",
                         (site_nid,))
             (platform,) = cur.fetchone()

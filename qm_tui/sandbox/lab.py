@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 import stat
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Protocol
 
 import yaml
 
+from . import hostmaster_db
 from .drush_standin import install_standin
 from .hostmaster_db import AdminParams, HostmasterAccounts, create_hostmaster, drop_hostmaster, drop_prefix
 from .hosts import HostLab, HostSpec
@@ -143,6 +145,7 @@ def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
         manifest = build_trees(world, {h: hosts[h].root for h in hosts.hosts},
                                shared_roots={GLUSTER: hosts.shared["gluster"]}, site_creds=creds,
                                hostmaster_creds=accounts.rw, owner=(user.pw_uid, user.pw_gid), web_gid=www)
+        hostmaster_db.stamp_verified(admin, accounts.database, world, int(time.time()) + 1)  # deployed, then verified
         drush = install_standin(hosts[MASTER].root / "bin")
         os.chown(drush, user.pw_uid, user.pw_gid)
         check = hosts[MASTER].exec_in(["drush", "--version"])

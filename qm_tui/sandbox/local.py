@@ -19,12 +19,14 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from . import hostmaster_db
 from .drush_standin import standin_python
 from .hostmaster_db import AdminParams, HostmasterAccounts, create_hostmaster, drop_hostmaster, drop_prefix
 from .local_scenario import build_local_world
@@ -133,6 +135,7 @@ def build_local(base: Path, *, admin: AdminParams | None = None, big_site_mb: in
         say(f"Writing the Aegir tree: {len(world.platforms)} platforms, {len(live)} sites, {mb:.0f} MiB of files")
         manifest = build_trees(world, {world.master_host: root}, site_creds=creds, hostmaster_creds=accounts.rw,
                                aegir_root=str(root))
+        hostmaster_db.stamp_verified(admin, accounts.database, world, int(time.time()) + 1)  # deployed, then verified
         say("Installing the drush stand-in")
         drush = install_local_drush(root, db.socket if db else None)
         check = subprocess.run([str(drush), "--version"], capture_output=True, text=True, timeout=60,

@@ -564,6 +564,18 @@ class World:
                            e.version, status, PLATFORM_EXCLUDE if local else platform.nid)
         self._end_sync(site.nid)
 
+    def stamp_verified(self, when: int, nids: Iterable[int] | None = None) -> list[int]:
+        """Set ``verified`` of these platforms and sites (default: every one ever verified) to ``when``;
+        returns their nids. Older revisions keep theirs, as Aegir's verify updates the current one."""
+        wanted = None if nids is None else set(nids)
+        out = []
+        for node in (*self.platforms, *self.sites):
+            chosen = node.nid in wanted if wanted is not None else node.verified > 0
+            if chosen:
+                node.verified = when
+                out.append(node.nid)
+        return out
+
     def rid_collisions(self) -> set[int]:
         """Profile-set rids (iids) equal to a site/platform nid: Aegir cannot tell such rows apart
         (the comment in hosting_package_instance_sync). ``iid_base`` keeps the scenarios clear of it."""

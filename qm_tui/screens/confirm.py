@@ -202,8 +202,6 @@ class MigrateConfirm(ModalScreen["Prepared | None"]):
                  Text("Modules: " + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none")),
                  Text(f"{len(prep.steps)} steps:", style="bold")]
         lines += [Text(f"{i:2}. [{s.host}] {s.title}") for i, s in enumerate(prep.steps, 1)]
-        if prep.active_tasks:
-            lines.append(Text(f"{len(prep.active_tasks)} hosting task(s) queued for this site", style="yellow"))
         self.query_one("#confirm-steps", Static).update(Group(*lines))
         self._show_problems()
 
