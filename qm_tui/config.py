@@ -84,6 +84,9 @@ class MigrateConfig:
     # The unix socket the hostmaster's mariadb/mariadb-dump use for a site whose db_host is 'localhost'
     # (None: the client's default from its my.cnf). A path on the hostmaster, so never made relative here.
     db_socket: str | None = None
+    # Record the move as Aegir would, once the site is on its new platform: Aegir's own verify task
+    # (a task node with its log, the site's verified time, its package instances on the new platform).
+    aegir_verify_task: bool = True
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ _SPEC: dict[str, Any] = {
     "migrate": {
         "drush": str, "templates": {"*": {"*": str}}, "parking_dir": str, "dump_dir": str,
         "dump_retention_days": int, "step_timeout": float, "long_step_timeout": float, "on_hangup": str,
-        "undo_retry_seconds": float, "db_socket": str,
+        "undo_retry_seconds": float, "db_socket": str, "aegir_verify_task": bool,
     },
 }
 _REQUIRED = {"hostmaster", "hostmaster.db", "hostmaster.db.user", "hostmaster.db.name", "hostmaster.server"}

@@ -9,20 +9,25 @@ as it was: a run that left M with verify's empty skeleton made the next Aegir ve
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hostmaster_fixture import admin_query
 from lab_support import (
     MASTER,
     Lab,
     assert_files_at,
     cli,
     fronts_of,
+    hostmaster_platform,
     make_lab,
     site_state,
     source_of,
     standin,
 )
+
+from qm_tui.sandbox.hostmaster_db import record_verify
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_faults")]
 DST = "drupal-7.98-b"
@@ -101,3 +106,65 @@ def test_the_old_platforms_sites_php_forgets_the_site_and_a_rollback_restores_it
     for h in hosts:
         assert uri not in sites_php(lab, h, src), f"{h}: the old platform still routes the aliases"
         assert all(r in sites_php(lab, h, dst) for r in records), f"{h}: the new platform lacks the aliases"
+
+
+def test_an_alias_added_in_the_front_end_survives_the_migration(lab: Lab) -> None:
+    """hosting-import re-imports a site's aliases from its alias file: an alias added in the front end
+    but never verified would be dropped, unless provision-save is given the front end's aliases first
+    (as Aegir's own tasks do). Runs after the sites.php test: the site is on the twin."""
+    uri, new = "aliased-d7.lab.test", "new.aliased.example.com"
+    nid = lab.world.site(uri).nid
+    record_verify(lab.admin, lab.accounts.database, nid)  # Aegir's verify task after the previous run
+    admin_query("INSERT INTO hosting_site_alias (vid, nid, alias, automatic, redirection) "
+                "SELECT vid, nid, %s, 0, '' FROM node WHERE nid = %s", (new, nid), lab.accounts.database, lab.admin)
+    proc = cli(lab, "migrate", uri, DST, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = admin_query("SELECT a.alias FROM hosting_site_alias a JOIN node n ON n.vid = a.vid "
+                       "WHERE n.nid = %s ORDER BY a.alias", (nid,), lab.accounts.database, lab.admin)
+    assert [r[0] for r in rows] == ["aliased.example.com", new, "www.aliased-d7.lab.test"]
+    for h in (MASTER, *fronts_of(lab, uri)):
+        assert f"$sites['{new}'] = '{uri}';" in sites_php(lab, h, DST), h
+
+
+def last_task(lab: Lab, nid: int) -> tuple[int, str, int, int]:
+    """(task nid, type, status, log rows) of the newest task on node ``nid``."""
+    rows = admin_query("SELECT t.nid, t.task_type, t.task_status, (SELECT COUNT(*) FROM hosting_task_log l "
+                       "WHERE l.vid = t.vid) FROM hosting_task t JOIN node n ON n.vid = t.vid WHERE t.rid = %s "
+                       "ORDER BY t.nid DESC LIMIT 1", (nid,), lab.accounts.database, lab.admin)
+    return rows[0] if rows else (0, "", 0, 0)
+
+
+def test_the_move_is_recorded_as_aegirs_verify_task(lab: Lab) -> None:
+    """H1: the front end gets a verify task with its log, the site's verified time, its module list on
+    the new platform; so the next migration needs no manual verify first."""
+    uri = "newer-d7.lab.test"  # on drupal-7.98-b: to the twin
+    nid = lab.world.site(uri).nid
+    before = last_task(lab, nid)[0]
+    proc = cli(lab, "migrate", uri, TWIN, "--yes")
+    assert proc.returncode == 0 and "aegir_verify_task: ok" in proc.stdout, proc.stdout + proc.stderr
+    task, kind, status, logged = last_task(lab, nid)
+    assert task > before and kind == "verify" and status == 1 and logged > 5
+    platforms = admin_query("SELECT DISTINCT platform FROM hosting_package_instance WHERE rid = %s AND platform <> -1",
+                            (nid,), lab.accounts.database, lab.admin)
+    assert list(platforms) == [(lab.world.platform(TWIN).nid,)]
+
+
+def test_no_aegir_verify_over_fronts_whose_files_differ_from_the_hostmasters(lab: Lab) -> None:
+    """An upload only on one front (no shared storage): an Aegir verify would delete it with M's copy;
+    the run succeeds, says why it did not record the move with a verify, and the upload is there."""
+    uri = "cluster-d7.lab.test"
+    nid = lab.world.site(uri).nid
+    record_verify(lab.admin, lab.accounts.database, nid)
+    here = hostmaster_platform(lab, uri)
+    there = TWIN if here != TWIN else DST
+    upload = lab.site_dir("web2.lab.test", uri, here) / "files" / "only-on-web2.jpg"
+    upload.write_bytes(b"uploaded to web2 alone")
+    owner = lab.root("web2.lab.test").stat()
+    os.chown(upload, owner.st_uid, owner.st_gid)
+    before = last_task(lab, nid)[0]
+    proc = cli(lab, "migrate", uri, there, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Aegir's verify task not run: the files on web2.lab.test differ" in proc.stdout
+    assert last_task(lab, nid)[0] == before
+    moved = lab.site_dir("web2.lab.test", uri, there) / "files" / "only-on-web2.jpg"
+    assert moved.read_bytes() == b"uploaded to web2 alone"

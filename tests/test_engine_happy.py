@@ -118,7 +118,8 @@ def test_plan_json_changes_nothing_and_names_every_command(lab: Lab) -> None:
     assert plan["ok"] is True and plan["problems"] == []
     assert plan["fronts"] == ["web1.lab.test", "web2.lab.test", "web3.lab.test"]
     names = [s["name"] for s in plan["steps"]]
-    assert names[:2] == ["maintenance_on", "dump_db"] and names[-2:] == ["hosting_import", "maintenance_off"]
+    assert names[:2] == ["maintenance_on", "dump_db"]
+    assert names[-3:] == ["hosting_import", "aegir_verify_task", "maintenance_off"]
     assert names.index("park_files") < names.index("move_site_dir") < names.index("verify") \
         < names.index("push_site") < names.index("restore_files") < names.index("remove_old_site_dir")
     assert all(s["commands"] for s in plan["steps"])

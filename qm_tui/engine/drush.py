@@ -32,10 +32,12 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     },
     "provision_save": {
         "default": "{drush} provision-save @{uri} --context_type=site --uri={uri} "
-                   "--platform=@{platform_context} --root={platform_root} --profile={profile}",
+                   "--platform=@{platform_context} --root={platform_root} --profile={profile} "
+                   "--aliases={aliases} --redirection={redirection}",
     },
     "verify": {"default": "{drush} @{uri} provision-verify"},
     "import": {"default": "{drush} @hostmaster hosting-import @{uri}"},
+    "verify_task": {"default": "{drush} @hostmaster hosting-task @{uri} verify --force"},
 }
 
 

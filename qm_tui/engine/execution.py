@@ -167,7 +167,9 @@ class Execution:
             if failure is None and self.abort_mode is None and not self.stop_after_group:
                 await self._finalize()
                 await self._unlock()
-                return self._finish("succeeded", f"{ctx.uri} is on {ctx.target.title}" + await self._kept_aside())
+                warnings = "".join(f"; {s.data['warning']}" for s in self.steps if s.data.get("warning"))
+                return self._finish("succeeded", f"{ctx.uri} is on {ctx.target.title}" + await self._kept_aside()
+                                    + warnings)
             if self.abort_mode == "pause" or (self.stop_after_group and failure is None):
                 why = ABORTED if self.abort_mode else "stopped at a safe point after a hang-up"
                 return self._finish("paused", f"{why}; continue with: qm-tui resume {ctx.run_id}, or undo with: "

@@ -215,6 +215,20 @@ def remove_aliases(platform_root: str, uri: str) -> str:
     )
 
 
+def files_fingerprint(site_dir: str) -> str:
+    """One line per entry (``files``, ``private_files``): ``link <target>`` for a symlink, else a hash of
+    every file's and link's relative path, size and mtime: rsync's quick check, so two hosts printing
+    the same are copies an ``rsync -a --delete`` from one to the other leaves as they are."""
+    lines = []
+    for label, entry in (("files", f"{site_dir}/files"), ("private_files", f"{site_dir}/private/files")):
+        e = q(entry)
+        lines.append(
+            f"if [ -L {e} ]; then echo \"{label} link $(readlink -- {e})\"; elif [ -d {e} ]; then "
+            f"echo \"{label} $(cd -- {e} && find -P . -xdev \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' "
+            f"| LC_ALL=C sort -z | sha256sum | cut -d' ' -f1)\"; else echo \"{label} none\"; fi")
+    return script(*lines)
+
+
 def exists(path: str) -> str:
     p = q(path)
     return f"if [ -e {p} ] || [ -L {p} ]; then echo yes; else echo no; fi"

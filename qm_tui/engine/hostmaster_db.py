@@ -291,6 +291,14 @@ class HostmasterDB:
             "AND r.type = 'site' WHERE i.rid = %s AND i.platform <> -1", (site_nid,))
         return {int(r[0]) for r in rows}
 
+    async def site_aliases(self, site_nid: int) -> tuple[list[str], str]:
+        """The site's domain aliases and redirection as the front end has them now (its current
+        revision): Aegir's tasks pass them to provision-save, so hosting-import keeps them."""
+        rows = await self.query(
+            "SELECT a.alias, a.redirection FROM hosting_site_alias a JOIN node n ON n.vid = a.vid "
+            "WHERE n.nid = %s ORDER BY a.alias", (site_nid,))
+        return [str(r[0]) for r in rows], next((str(r[1]) for r in rows if r[1]), "")
+
     async def site_packages(self, site_nid: int) -> list[PackageInstance]:
         """The source side: the site's own rows, site-local code (platform = -1) excluded."""
         rows = await self.query(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Config
@@ -34,6 +35,10 @@ class MigrationContext:
     target_profile: str = ""  # short name on the target: differs after a profile rename (default -> standard)
     # migrate.db_socket at the start of the run (journaled: a rollback restores into the server it dumped)
     db_socket: str | None = None
+    # the site's aliases and redirection in the front end (passed to provision-save, as Aegir's tasks do)
+    aliases: tuple[str, ...] = ()
+    redirection: str = ""
+    aegir_verify_task: bool = False  # migrate.aegir_verify_task at the start of the run
 
     @property
     def uri(self) -> str:
@@ -106,14 +111,19 @@ class MigrationContext:
         return not self.is_cluster and len(self.fronts) == 1 and not self.master_is_front
 
     def drush(self, name: str, major: int | None, **values: str | int) -> str:
-        return drush.render(self.templates, name, major, drush=self.drush_cmd, uri=self.uri, **values)
+        return drush.render(self.templates, name, major, drush=self.drush_cmd, uri=self.uri,
+                            aliases=",".join(self.aliases), redirection=self.redirection or "0", **values)
 
 
 def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target: Platform,
-                  master_title: str, web_type: str | None, target_profile: str | None = None) -> MigrationContext:
+                  master_title: str, web_type: str | None, target_profile: str | None = None,
+                  aliases: tuple[Sequence[str], str] = ((), "")) -> MigrationContext:
     """Validate every untrusted value before it can reach a command line."""
     root = str(cfg.aegir_root).rstrip("/") or "/"
     check_uri(site.uri)
+    site_aliases, redirection = aliases
+    for a in (*site_aliases, *([redirection] if redirection else [])):
+        check_uri(a)  # from the hostmaster DB: untrusted, and it reaches a command line
     for p in (source, target):
         check_path(p.publish_path, root, f"platform {p.title!r} path")
         if p.context:
@@ -135,7 +145,8 @@ def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target
         step_timeout=mc.step_timeout, long_timeout=mc.long_step_timeout,
         source_profile=_check_profile(site.profile or ""),
         target_profile=_check_profile(target_profile or site.profile or ""),
-        db_socket=mc.db_socket,
+        db_socket=mc.db_socket, aliases=tuple(site_aliases), redirection=redirection,
+        aegir_verify_task=mc.aegir_verify_task,
     )
 
 

@@ -19,11 +19,13 @@ from . import drush, service
 from .eligibility import TargetVerdict
 from .events import EventSink
 from .execution import EXIT_ATTENTION, EXIT_MIGRATED, EXIT_REFUSED, EXIT_ROLLED_BACK, Execution
+from .hostmaster_db import HostmasterDB
 from .journal import Journal, RunRecord, lock_owner_alive, new_run_id
 from .model import Platform, PlatformStatus, Site, SiteStatus
 from .plan import MigrationContext, build_context
 from .preflight import Refused, preflight
 from .steps import (
+    AegirVerifyTask,
     CacheClear,
     DumpDb,
     FetchCode,
@@ -72,7 +74,10 @@ def build_steps(ctx: MigrationContext) -> list[Step]:
     steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
     steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
     steps += [RemoveOldAliases(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
-    steps += [HostingImport(ctx), Maintenance(ctx, False)]
+    steps.append(HostingImport(ctx))
+    if ctx.aegir_verify_task:
+        steps.append(AegirVerifyTask(ctx))
+    steps.append(Maintenance(ctx, False))
     return steps
 
 
@@ -106,9 +111,11 @@ class Runner:
         web = servers.get(st.source.web_server)
         master_title = next((s.title for s in servers.values() if s.context == "server_master"),
                             self.cfg.hostmaster.server)
+        async with HostmasterDB(self.cfg.hostmaster.db) as db:
+            aliases = await db.site_aliases(st.site.nid)
         ctx = build_context(self.cfg, run_id or new_run_id(), st.site, st.source, verdict.platform,
                             master_title, web.http_type if web else None,
-                            verdict.profile.short_name if verdict.profile else None)
+                            verdict.profile.short_name if verdict.profile else None, aliases)
         return Prepared(ctx, verdict, build_steps(ctx))
 
     async def break_lock(self, prep: Prepared) -> str | None:

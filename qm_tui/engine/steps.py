@@ -363,12 +363,14 @@ class MoveSiteDir(Step):
 
 
 def source_context_commands(ctx: MigrationContext) -> list[str]:
+    """The source's context back: provision-save, verify, hosting-import (and Aegir's verify task)."""
     src = ctx.source
     return [
         ctx.drush("provision_save", ctx.src_major, platform_context=src.context or "",
                   platform_root=src.publish_path, profile=ctx.source_profile),
         ctx.drush("verify", ctx.src_major),
         ctx.drush("import", ctx.src_major),
+        *([ctx.drush("verify_task", ctx.src_major)] if ctx.aegir_verify_task else []),
     ]
 
 
@@ -491,9 +493,62 @@ class HostingImport(Drush):
         if platform != ctx.source.nid:
             raise StepFailed(f"{self.host}: {self.name}: the hostmaster still has the site on platform node "
                              f"{platform}, expected {ctx.source.nid} ({ctx.source.title})")
+        if ctx.aegir_verify_task:
+            # The verify task may have recorded the module list on the target: record it on the source.
+            await aegir_verify_task(rt, self, ctx.src_major)
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
-        return [(self.host, source_context_commands(ctx)[2])]
+        return [(self.host, c) for c in source_context_commands(ctx)[2:]]
+
+
+async def aegir_verify_task(rt: Runtime, step: Step, major: int | None) -> str | None:
+    """Run Aegir's verify task; its failure is returned (a warning), never raised: the site is whole
+    and where it should be, only Aegir's record of it is not refreshed (e.g. an Aegir verify of a
+    site whose files are a symlink fails with rsync >= 3.4, before and after any migration)."""
+    res = await rt.sh(step, step.host, rt.ctx.drush("verify_task", major), timeout=rt.ctx.long_timeout)
+    if res.outcome is Outcome.OK:
+        return None
+    tail = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or [res.error or "failed"])[-1]
+    return (f"{step.host}: Aegir's verify task for {rt.ctx.uri} failed ({tail.strip()}): Aegir's record of the "
+            f"site (verified time, module list) is not refreshed; run a verify task in Aegir once fixed")
+
+
+class AegirVerifyTask(Drush):
+    """Aegir's own verify task, once the hostmaster has the site on its new platform: the front end gets
+    a task node with its log, the site's verified time and its package instances on the new platform,
+    as after Aegir's migrate (whose last act is such a verify). A failure is a warning in the run's
+    result, not a reason to roll back. Its undo is HostingImport's."""
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__("aegir_verify_task", "Record the move in Aegir (a verify task)", ctx.master,
+                         "verify_task", True, long=True)
+        self.bookkeeping = True
+
+    async def do(self, rt: Runtime) -> None:
+        warning = await self._unsafe(rt) or await aegir_verify_task(rt, self, rt.ctx.dst_major)
+        if warning:
+            self.data["warning"] = warning
+
+    async def _unsafe(self, rt: Runtime) -> str | None:
+        """On a cluster the verify pushes M's copy of the files to every front with --delete: only run it
+        when each front's copy is one that push leaves as it is (same paths, sizes, mtimes, or the same
+        symlink). Otherwise the fronts hold files M lacks: say so instead of letting Aegir replace them."""
+        ctx = rt.ctx
+        if not ctx.is_cluster or ctx.master_is_front:
+            return None
+        prints = {}
+        for host in (ctx.master, *ctx.remote_fronts):
+            res = await _run(rt, self, host, fileops.files_fingerprint(ctx.dst_dir), "fingerprint of the files")
+            prints[host] = res.stdout.split()
+        differ = [h for h in ctx.remote_fronts if prints[h] != prints[ctx.master]]
+        if not differ:
+            return None
+        return (f"Aegir's verify task not run: the files on {', '.join(differ)} differ from the hostmaster's copy, "
+                f"and on a cluster every Aegir verify replaces them with it (rsync --delete): make the copies "
+                f"equal (or the files shared storage) before running a verify task for {ctx.uri} in Aegir")
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.NOT_DONE  # another verify task is harmless
 
 
 class DumpDb(Step):

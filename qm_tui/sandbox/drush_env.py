@@ -44,10 +44,13 @@ class Output:
         self.debug = debug
         self.verbose = verbose or debug
         self.errors = 0
+        self.sink: list[tuple[str, str]] | None = None  # every message, when a hosting task records its log
 
     def log(self, message: str, level: str = "notice") -> None:
         if level == "error":
             self.errors += 1
+        if self.sink is not None:
+            self.sink.append((level, message))
         if level not in SHOWN_LEVELS and not (self.verbose and level in ("message", "info")) and not (
             self.debug and level == "debug"
         ):
@@ -132,6 +135,11 @@ _SETTINGS_DB_ARRAY = re.compile(
     re.S | re.M,
 )
 _SETTINGS_DB_URL = re.compile(r"^\s*\$db_url\s*=\s*'([a-z]+)://([^:@]*):([^@]*)@([^/:]+)(?::(\d+))?/([^']+)'", re.M)
+
+
+def php_falsy(value: Any) -> bool:
+    """PHP's idea of false for an option value (``--redirection=0``, ``''``, FALSE)."""
+    return value in (None, False, "", "0", 0)
 
 
 _INCLUDE = re.compile(r"if \(is_readable\('([^']+)'\)\)\s*\{\s*include(?:_once)?\('\1'\);", re.S)

@@ -15,7 +15,8 @@ from typing import Any
 
 import pymysql
 
-from .drush_env import CRED_KEYS, DB_ERROR_HINT, DrushError, Env, Site, connect, read_drushrc
+from .drush_env import CRED_KEYS, DB_ERROR_HINT, DrushError, Env, Site, connect, php_falsy, read_drushrc
+from .drush_provision import as_list
 from .drush_site import table_exists
 
 
@@ -81,6 +82,19 @@ def _new_node(cur: Any, ntype: str, title: str, uid: int, now: int) -> tuple[int
     return nid, vid
 
 
+def _import_aliases(cur: Any, nid: int, vid: int, ctx: dict[str, Any]) -> None:
+    """hosting_alias_drush_context_import(): the node takes the alias file's aliases and redirection,
+    and hosting_alias_update() rewrites the revision's rows; so a front-end edit never saved to the
+    alias file is reverted. (Automatic aliases keep their flag; Aegir recomputes them by DNS.)"""
+    cur.execute("SELECT alias FROM hosting_site_alias WHERE vid = %s AND automatic = 1", (vid,))
+    automatic = {r[0] for r in cur.fetchall()}
+    redirection = "" if php_falsy(ctx.get("redirection")) else str(ctx["redirection"])
+    cur.execute("DELETE FROM hosting_site_alias WHERE vid = %s", (vid,))
+    for a in dict.fromkeys(a.strip() for a in as_list(ctx.get("aliases")) if a.strip()):
+        cur.execute("INSERT INTO hosting_site_alias (vid, nid, alias, automatic, redirection) "
+                    "VALUES (%s, %s, %s, %s, %s)", (vid, nid, a, int(a in automatic), redirection))
+
+
 def cmd_hosting_import(env: Env, alias: str | None, args: list[str]) -> int:
     if not args:
         raise DrushError("Missing argument 1")
@@ -127,6 +141,8 @@ def cmd_hosting_import(env: Env, alias: str | None, args: list[str]) -> int:
                             "notice")
                 sets = ", ".join(f"{k} = %s" for k in fields)
                 cur.execute(f"UPDATE hosting_site SET {sets} WHERE vid = %s", (*fields.values(), vid))
+                if table_exists(cur, "hosting_site_alias"):
+                    _import_aliases(cur, nid, vid, ctx)
                 cur.execute("UPDATE node SET changed = %s WHERE nid = %s", (now, nid))
                 cur.execute("UPDATE node_revision SET timestamp = %s WHERE vid = %s", (now, vid))
             else:

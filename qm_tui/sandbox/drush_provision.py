@@ -19,7 +19,17 @@ from typing import Any
 
 from qm_tui.engine import phpfiles
 
-from .drush_env import CRED_KEYS, DB_ERROR_HINT, DrushError, Env, Site, drupal_version, local_hostnames, read_drushrc
+from .drush_env import (
+    CRED_KEYS,
+    DB_ERROR_HINT,
+    DrushError,
+    Env,
+    Site,
+    drupal_version,
+    local_hostnames,
+    php_falsy,
+    read_drushrc,
+)
 from .drush_site import clear_cache_tables
 from .drush_templates import render_settings, render_vhost
 
@@ -230,7 +240,8 @@ def maintain_aliases(env: Env, rec: dict[str, Any], major: int, servers: WebServ
     ``$sites['<alias>'] = '<uri>';`` for each alias (none when the site redirects), other sites'
     records kept; D6 a ``sites/<alias> -> <uri>`` symlink each. Pushed to every web server."""
     root, uri = Path(str(rec["root"])), str(rec["uri"])
-    aliases = [] if rec.get("redirection") else [a.strip() for a in as_list(rec.get("aliases")) if a.strip()]
+    redirects = not php_falsy(rec.get("redirection"))
+    aliases = [] if redirects else [a.strip() for a in as_list(rec.get("aliases")) if a.strip()]
     if major >= 7:
         path = root / "sites" / "sites.php"
         records = dict(_SITES_LINE.findall(path.read_text())) if path.is_file() else {}

@@ -15,6 +15,7 @@ makes, on the site's REAL database and files (see docs/lab.md):
   drush provision-save @site --context_type=site --uri=U --platform=@P --root=R [--db_server=...]
   drush @site provision-verify
   drush @hostmaster hosting-import @site
+  drush @hostmaster hosting-task @site verify [--force]            (a verify task, recorded as Aegir does)
 
 The aegir root is $HOME (QM_STANDIN_AEGIR_ROOT overrides it). Every call appends one JSON line to
 ``<aegir root>/drush-standin.log`` (time, argv with secrets masked, cwd, exit, and under
@@ -54,6 +55,7 @@ Handler = Callable[..., int]
 
 def _commands() -> dict[str, tuple[Handler, frozenset[str]]]:
     from . import drush_hosting as h
+    from . import drush_hosting_task as t
     from . import drush_provision as p
     from . import drush_site as s
     from . import drush_update as u
@@ -71,6 +73,7 @@ def _commands() -> dict[str, tuple[Handler, frozenset[str]]]:
         "provision-save": (p.cmd_provision_save, frozenset()),
         "provision-verify": (p.cmd_provision_verify, frozenset()),
         "hosting-import": (h.cmd_hosting_import, frozenset()),
+        "hosting-task": (t.cmd_hosting_task, frozenset()),
     }
 
 

@@ -460,20 +460,11 @@ def record_verify(admin: AdminParams, database: str, site_nid: int) -> None:
     the site's rows are re-recorded on its current platform, with that platform's versions, and its
     ``verified`` is now (never earlier than before). Tests use it to stand for "the operator ran a verify
     in Aegir" after a quick migrate."""
+    from .drush_hosting_task import sync_site_verify
+
     conn = admin.connect(database)
     try:
         with conn.cursor() as cur:
-            # It ends after every change made so far (a file changed this very second counts as older).
-            cur.execute("UPDATE hosting_site s JOIN node n ON n.vid = s.vid "
-                        "SET s.verified = GREATEST(s.verified, UNIX_TIMESTAMP() + 1) WHERE n.nid = %s", (site_nid,))
-            cur.execute("SELECT s.platform FROM node n JOIN hosting_site s ON s.vid = n.vid WHERE n.nid = %s",
-                        (site_nid,))
-            (platform,) = cur.fetchone()
-            cur.execute("UPDATE hosting_package_instance si JOIN hosting_package_instance pi "
-                        "ON pi.package_id = si.package_id AND pi.rid = %s "
-                        "SET si.version = pi.version, si.version_code = pi.version_code "
-                        "WHERE si.rid = %s AND si.platform <> -1", (platform, site_nid))
-            cur.execute("UPDATE hosting_package_instance SET platform = %s WHERE rid = %s AND platform <> -1",
-                        (platform, site_nid))
+            sync_site_verify(cur, site_nid)
     finally:
         conn.close()

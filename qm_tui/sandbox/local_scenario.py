@@ -152,7 +152,7 @@ def build_local_world(prefix: str, root: str, *, master: str = "localhost", big_
     b.site("maint-d7.local.test", pa, "minimal", acme, mini, maintenance=True)
     b.site("aliased-d7.local.test", pb, "standard", example, std,
            aliases=[SiteAlias(alias="www.aliased-d7.local.test"),
-                    SiteAlias(alias="aliased.example.com", redirection="aliased-d7.local.test")])
+                    SiteAlias(alias="aliased.example.com")])
     mv = b.site("moved-d7.local.test", pa, "standard", acme, std)
     b.task("migrate", mv, args={"target_platform": str(pb.nid), "new_uri": mv.uri, "new_db_server": str(m.nid)})
     w.revise(mv, "Migrated to drupal-7.98-b", platform=pb.nid, verified=w.clock)

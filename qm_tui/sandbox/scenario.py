@@ -387,7 +387,7 @@ def build_lab_world(prefix: str, db_server_user: str = "root", db_server_passwd:
     b.site("maint-d7.lab.test", pa, "minimal", acme, mini | clean, maintenance=True)
     b.site("aliased-d7.lab.test", pb, "standard", example, std | clean,
            aliases=[SiteAlias(alias="www.aliased-d7.lab.test"),
-                    SiteAlias(alias="aliased.example.com", redirection="aliased-d7.lab.test")])
+                    SiteAlias(alias="aliased.example.com")])
     mv = b.site("moved-d7.lab.test", pa, "standard", acme, std | clean)
     b.task("migrate", mv, args={"target_platform": str(pb.nid), "new_uri": mv.uri, "new_db_server": str(db.nid)})
     w.backups.append(Backup(1, mv.nid, cluster.nid, "Pre-migration backup",

@@ -33,6 +33,7 @@ from .world import CodeExt, DbCreds, Platform, Site, World, ext_dir, ext_file
 
 AEGIR_ROOT = "/var/aegir"
 GLUSTER = "/srv/gluster"
+UPLOADED = 1_700_000_000  # the mtime of every site file (2023-11-14), a day less for a stale copy's
 _CORE_INDEX = "<?php\n/**\n * @file\n * The PHP page that serves all page requests on a Drupal installation.\n */\n"
 
 
@@ -71,7 +72,8 @@ class _Tree:
         os.chmod(real, mode)
         self.chown.append((real, web))
 
-    def write(self, path: str | bytes, data: str | bytes, mode: int = 0o644, web: bool = False) -> None:
+    def write(self, path: str | bytes, data: str | bytes, mode: int = 0o644, web: bool = False,
+              mtime: int | None = None) -> None:
         real = self.real(path)
         if not os.path.isdir(os.path.dirname(real)):
             self.mkdir(os.path.dirname(os.fsencode(path)))
@@ -81,6 +83,8 @@ class _Tree:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.chmod(real, mode)
+        if mtime is not None:
+            os.utime(real, (mtime, mtime))
         self.chown.append((real, web))
         self.out.append(os.fsdecode(path))
 
@@ -207,9 +211,12 @@ def _site_dir(t: _Tree, world: World, p: Platform, s: Site, creds: DbCreds | Non
         if in_files and symlink_files:
             if shared is not None and live:
                 shared.write(b"%s/%s/%s" % (GLUSTER.encode(), s.uri.encode(), f.rel), f.content(s.uri), 0o664,
-                             web=True)
+                             web=True, mtime=UPLOADED)
             continue
-        t.write(os.fsencode(sp) + b"/" + f.rel, f.content(s.uri, stale=not live and f.changed), 0o664, web=True)
+        stale = not live and f.changed
+        # One upload time on every host (rsync -a keeps it): equal copies look equal to rsync's quick check.
+        t.write(os.fsencode(sp) + b"/" + f.rel, f.content(s.uri, stale=stale), 0o664, web=True,
+                mtime=UPLOADED - (86400 if stale else 0))
     for e in s.local_exts:
         d = f"{p.publish_path}/{ext_dir(e, p.major, s.uri)}"
         name, text = _info(p, e)
