@@ -32,11 +32,12 @@ from qm_tui.sandbox.hostmaster_db import record_verify
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_faults")]
 DST = "drupal-7.98-b"
 TWIN = "drupal-7.98-b-twin"
+PACK, PACK_TWIN = "drupal-7.98-pack", "drupal-7.98-pack-twin"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    yield from make_lab(tmp_path_factory, twins=[(DST, TWIN)])
+    yield from make_lab(tmp_path_factory, twins=[(DST, TWIN), (PACK, PACK_TWIN)])
 
 
 def aegir_verify(lab: Lab, uri: str) -> tuple[int, str]:
@@ -168,3 +169,25 @@ def test_no_aegir_verify_over_fronts_whose_files_differ_from_the_hostmasters(lab
     assert last_task(lab, nid)[0] == before
     moved = lab.site_dir("web2.lab.test", uri, there) / "files" / "only-on-web2.jpg"
     assert moved.read_bytes() == b"uploaded to web2 alone"
+
+
+def test_a_packs_master_is_fetched_like_a_single_server(lab: Lab) -> None:
+    """D2 for packs: provision fetches a pack site's dir from its master (web1) before moving it, so a
+    module and private/ content changed there reach the new site dir on every pack member."""
+    uri = "pack-d7.lab.test"
+    site = lab.site_dir("web1.lab.test", uri, PACK)
+    owner = lab.root("web1.lab.test").stat()
+    written = {"modules/from_master.txt": "edited on the pack master",
+               "private/config/sync/system.site.yml": "uuid: from-the-pack-master\n"}
+    for rel, text in written.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        for p in (path, *path.relative_to(site).parents):
+            os.chown(site / p, owner.st_uid, owner.st_gid)
+    record_verify(lab.admin, lab.accounts.database, lab.world.site(uri).nid)  # the module's ctime is newer
+    proc = cli(lab, "migrate", uri, PACK_TWIN, "--yes")
+    assert proc.returncode == 0 and "fetch_code: ok" in proc.stdout, proc.stdout + proc.stderr
+    for h in fronts_of(lab, uri):
+        for rel, text in written.items():
+            assert (lab.site_dir(h, uri, PACK_TWIN) / rel).read_text() == text, (h, rel)

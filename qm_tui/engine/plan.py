@@ -39,6 +39,7 @@ class MigrationContext:
     aliases: tuple[str, ...] = ()
     redirection: str = ""
     aegir_verify_task: bool = False  # migrate.aegir_verify_task at the start of the run
+    pack_masters: tuple[str, ...] = ()  # a pack's master web servers (server titles): they hold its code
 
     @property
     def uri(self) -> str:
@@ -106,9 +107,14 @@ class MigrationContext:
         return self.fronts if self.master_is_front else (*self.fronts, self.master)
 
     @property
-    def single_remote(self) -> bool:
-        """One remote web server (not a cluster): it is authoritative for the site's code."""
-        return not self.is_cluster and len(self.fronts) == 1 and not self.master_is_front
+    def authoritative_front(self) -> str | None:
+        """The web server provision fetches the site dir from before it moves it: a single remote web
+        server, or a pack's first master (unless M is one). None on a cluster, whose master copy is M's."""
+        if self.web_type == "pack":
+            return None if any(self.is_master(m) for m in self.pack_masters) else next(iter(self.pack_masters), None)
+        if self.is_cluster or len(self.fronts) != 1 or self.master_is_front:
+            return None
+        return self.fronts[0]
 
     def drush(self, name: str, major: int | None, **values: str | int) -> str:
         return drush.render(self.templates, name, major, drush=self.drush_cmd, uri=self.uri,
@@ -117,7 +123,8 @@ class MigrationContext:
 
 def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target: Platform,
                   master_title: str, web_type: str | None, target_profile: str | None = None,
-                  aliases: tuple[Sequence[str], str] = ((), "")) -> MigrationContext:
+                  aliases: tuple[Sequence[str], str] = ((), ""),
+                  pack_masters: Sequence[str] = ()) -> MigrationContext:
     """Validate every untrusted value before it can reach a command line."""
     root = str(cfg.aegir_root).rstrip("/") or "/"
     check_uri(site.uri)
@@ -134,7 +141,7 @@ def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target
         raise QmError(f"platform {target.title!r} has no drush context in the hostmaster")
     master = cfg.hostmaster.server
     check_host(master)
-    for f in source.fronts:
+    for f in (*source.fronts, *pack_masters):
         check_host(f)
     mc = cfg.migrate
     return MigrationContext(
@@ -146,7 +153,7 @@ def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target
         source_profile=_check_profile(site.profile or ""),
         target_profile=_check_profile(target_profile or site.profile or ""),
         db_socket=mc.db_socket, aliases=tuple(site_aliases), redirection=redirection,
-        aegir_verify_task=mc.aegir_verify_task,
+        aegir_verify_task=mc.aegir_verify_task, pack_masters=tuple(pack_masters),
     )
 
 

@@ -81,7 +81,7 @@ async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: Transpo
     if ctx.remote_fronts:
         checks.append(_master_to_fronts(ctx, m))
     if aegir is not None:
-        front = transports.get(ctx.fronts[0]) if ctx.single_remote else None
+        front = transports.get(ctx.authoritative_front) if ctx.authoritative_front else None
         checks.append(freshness_problems(ctx, aegir.verified, m, front))
     for res in await asyncio.gather(*checks):
         problems += res

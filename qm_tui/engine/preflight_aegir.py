@@ -102,7 +102,7 @@ async def freshness_problems(ctx: MigrationContext, verified: dict[int, int], m:
                 if tree.since <= 0]
     checks: list[Awaitable[list[str]]] = [_changed(ctx.master, m, tree) for tree in trees if tree.since > 0]
     if front is not None and site.since > 0:
-        checks.append(_changed(ctx.fronts[0], front, site))
+        checks.append(_changed(ctx.authoritative_front or ctx.fronts[0], front, site))
     for res in await asyncio.gather(*checks):
         problems += res
     return problems

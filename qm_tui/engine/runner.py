@@ -64,7 +64,7 @@ class AlreadyDone(Exception):
 def build_steps(ctx: MigrationContext) -> list[Step]:
     steps: list[Step] = [Maintenance(ctx, True), DumpDb(ctx)]
     steps += [ParkFiles(ctx, h) for h in ctx.files_hosts]
-    if ctx.single_remote:
+    if ctx.authoritative_front:
         steps.append(FetchCode(ctx))
     # Verify before updatedb, as provision's deploy rewrites settings.php first: the old settings.php
     # includes the source platform's settings and the site's local.settings.php by absolute path,
@@ -113,9 +113,11 @@ class Runner:
                             self.cfg.hostmaster.server)
         async with HostmasterDB(self.cfg.hostmaster.db) as db:
             aliases = await db.site_aliases(st.site.nid)
+        masters = [servers[m].title for m, kind in st.snapshot.members.get(st.source.web_server, [])
+                   if kind == "master" and m in servers]
         ctx = build_context(self.cfg, run_id or new_run_id(), st.site, st.source, verdict.platform,
                             master_title, web.http_type if web else None,
-                            verdict.profile.short_name if verdict.profile else None, aliases)
+                            verdict.profile.short_name if verdict.profile else None, aliases, masters)
         return Prepared(ctx, verdict, build_steps(ctx))
 
     async def break_lock(self, prep: Prepared) -> str | None:

@@ -309,18 +309,19 @@ class RemoveOldAliases(Step):
 
 
 class FetchCode(Step):
-    """A single remote web server is authoritative for the site dir, as in provision's fetch: its code,
-    local.settings.php and all of private/ (D8+ config sync, temp) come to M first; the push carries
-    them to the new site dir and the old one is removed. Only the files, moved by rename, are not copied."""
+    """A single remote web server (or a pack's master) is authoritative for the site dir, as in
+    provision's fetch: its code, local.settings.php and all of private/ (D8+ config sync, temp) come to
+    M first; the push carries them to the new site dir and the old one is removed. Only the files,
+    moved by rename, are not copied."""
 
     def __init__(self, ctx: MigrationContext) -> None:
-        super().__init__("fetch_code", ctx.master, f"Fetch the site's code and private/ from {ctx.fronts[0]}")
+        super().__init__("fetch_code", ctx.master, f"Fetch the site's code and private/ from {ctx.authoritative_front}")
 
     def commands(self, ctx: MigrationContext) -> list[str]:
         # One rsync (one ssh session) for every part; a part missing on the front is skipped. Each
         # source's transfer root is the site dir, so /private/files is anchored there: never copied,
         # never deleted (excluded), and parked by then anyway.
-        parts = [f"{ctx.fronts[0]}:{ctx.src_dir}/{p}"
+        parts = [f"{ctx.authoritative_front}:{ctx.src_dir}/{p}"
                  for p in ("modules", "themes", "libraries", "local.settings.php", "private")]
         return [sh_join(["rsync", "-a", "--delete", "--ignore-missing-args", "--exclude=/private/files",
                          "-e", SSH_OPTS, *parts, ctx.src_dir + "/"])]
