@@ -33,3 +33,13 @@ def lab_faults(lab):
     from lab_support import reset_faults
 
     yield from reset_faults(lab)
+
+
+# The longest modules first: xdist's loadfile hands out whole modules in collection order, and the
+# longest one (the cluster crash matrix, about 5 minutes) left last kept one worker busy alone at the end.
+SLOW_FIRST = ("test_crash_cluster.py", "test_crash_local.py", "test_crash_parallel.py", "test_orphans.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))

@@ -22,7 +22,7 @@ from qm_tui.sandbox.local import build_local
 
 SITE = "shop-d7.local.test"
 # Steps without an undo of their own (Step.undo), and the one after the failing step (never run).
-NO_UNDO = ("dump_db", "cache_clear", "maintenance_off")
+NO_UNDO = ("dump_db", "cache_clear", "remove_old_aliases", "aegir_verify_task", "maintenance_off")
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,11 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mover]:
 
 @pytest.mark.timeout(900)
 def test_a_crash_in_the_undo_of_every_step_of_an_automatic_rollback(local: Mover) -> None:
-    for cls in (engine_steps.DumpDb, engine_steps.CacheClear):
+    for cls in (engine_steps.DumpDb, engine_steps.CacheClear, engine_steps.RemoveOldAliases,
+                engine_steps.AegirVerifyTask):
         assert cls.undo is engine_steps.Step.undo, f"{cls.__name__} has an undo now: add it to the matrix"
     steps = plan_steps(local, SITE, TWIN[0])
-    assert steps[-2:] == ["hosting_import", "maintenance_off"], steps
+    assert steps[-3:] == ["hosting_import", "aegir_verify_task", "maintenance_off"], steps
     undoable = [s for s in steps if s not in NO_UNDO]
     assert len(undoable) >= 8, undoable
     # One undo point per step, in turn: every point comes up for several steps, at a third of the cost.
@@ -53,9 +54,9 @@ def test_a_crash_in_the_undo_of_every_step_of_an_automatic_rollback(local: Mover
 def test_a_crash_in_a_rollback_the_operator_started(local: Mover) -> None:
     """A migration crashes after its updates ran; the operator's rollback crashes while it restores the
     database; the second rollback finishes."""
-    what = "verify:after_journal, rollback crashes at updatedb:undo_after_remote"
+    what = "cache_clear:after_journal, rollback crashes at updatedb:undo_after_remote"
     before, db_before = local.state(SITE), db_state(local.lab, SITE)
-    run_id = local.interrupted(local.qm("migrate", SITE, TWIN[0], "--yes", crash="verify:after_journal"), what)
+    run_id = local.interrupted(local.qm("migrate", SITE, TWIN[0], "--yes", crash="cache_clear:after_journal"), what)
     local.interrupted(local.recover(run_id, "rollback", what, crash="updatedb:undo_after_remote"), what, run_id)
     assert db_state(local.lab, SITE).schema == db_before.schema, "the crash came after the restore"
     rec = local.recover(run_id, "rollback", what)

@@ -71,7 +71,7 @@ def wait_runners_gone(config: Path, timeout: float) -> list[int]:
 
 @pytest.fixture
 def term(lab: Lab, tmp_path: Path) -> Iterator[Tmux]:
-    t = Tmux(tmp_path)
+    t = Tmux(tmp_path, height=48)  # the whole step tree (28 steps on the cluster) on one screen
     config = lab.config_path.resolve()
     try:
         yield t
