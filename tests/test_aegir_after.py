@@ -22,6 +22,7 @@ from lab_support import (
     fronts_of,
     hostmaster_platform,
     make_lab,
+    run_id_of,
     site_state,
     source_of,
     standin,
@@ -168,6 +169,15 @@ def test_no_aegir_verify_over_fronts_whose_files_differ_from_the_hostmasters(lab
     assert "Aegir's verify task not run: the files on web2.lab.test differ" in proc.stdout
     assert last_task(lab, nid)[0] == before
     moved = lab.site_dir("web2.lab.test", uri, there) / "files" / "only-on-web2.jpg"
+    assert moved.read_bytes() == b"uploaded to web2 alone"
+    # A rollback records the source with Aegir's verify task too: not over the differing front either.
+    record_verify(lab.admin, lab.accounts.database, nid)  # as if the operator had verified it
+    back = DST if there == TWIN else TWIN
+    crashed = cli(lab, "migrate", uri, back, "--yes", env={"QM_TUI_CRASH_AT": "aegir_verify_task:before"})
+    assert crashed.returncode == 137, crashed.stdout + crashed.stderr
+    rolled = cli(lab, "rollback", run_id_of(crashed))
+    assert rolled.returncode == 1 and "rolled_back" in rolled.stdout, rolled.stdout + rolled.stderr
+    assert last_task(lab, nid)[0] == before
     assert moved.read_bytes() == b"uploaded to web2 alone"
 
 

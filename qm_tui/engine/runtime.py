@@ -116,6 +116,10 @@ class LiveRuntime:
             self.hub.emit(Output(run_id, seq, host, "info", f"-> {res.outcome.value}: {res.error or ''}"))
         return res
 
+    def note(self, step: Step, host: str, line: str) -> None:
+        """A line of the step's log that no command printed (a warning the step decided on)."""
+        self.hub.emit(Output(self.ctx.run_id, self.seq_of(step), host, "info", line))
+
     async def _kill_orphan(self, transport: object, host: str, seq: int, pgid: int) -> None:
         limit = self.cfg.ssh.connect_timeout + 20
         try:

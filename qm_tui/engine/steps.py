@@ -45,6 +45,8 @@ class Runtime(Protocol):
 
     async def hostmaster_platform(self) -> int | None: ...
 
+    def note(self, step: Step, host: str, line: str) -> None: ...
+
     async def with_db_credentials(self, step: Step, host: str, cmd_template: str,
                                   timeout: float | None = None) -> CmdResult: ...
 
@@ -495,23 +497,46 @@ class HostingImport(Drush):
             raise StepFailed(f"{self.host}: {self.name}: the hostmaster still has the site on platform node "
                              f"{platform}, expected {ctx.source.nid} ({ctx.source.title})")
         if ctx.aegir_verify_task:
-            # The verify task may have recorded the module list on the target: record it on the source.
-            await aegir_verify_task(rt, self, ctx.src_major)
+            # The verify task may have recorded the module list on the target: record it on the source
+            # (a warning, e.g. fronts whose files differ from M's copy, goes to the log).
+            warning = await aegir_verify_task(rt, self, ctx.src_major, ctx.src_dir)
+            if warning:
+                rt.note(self, self.host, warning)
 
     def undo_commands(self, ctx: MigrationContext) -> list[tuple[str, str]]:
         return [(self.host, c) for c in source_context_commands(ctx)[2:]]
 
 
-async def aegir_verify_task(rt: Runtime, step: Step, major: int | None) -> str | None:
-    """Run Aegir's verify task; its failure is returned (a warning), never raised: the site is whole
-    and where it should be, only Aegir's record of it is not refreshed (e.g. an Aegir verify of a
-    site whose files are a symlink fails with rsync >= 3.4, before and after any migration)."""
-    res = await rt.sh(step, step.host, rt.ctx.drush("verify_task", major), timeout=rt.ctx.long_timeout)
+async def aegir_verify_task(rt: Runtime, step: Step, major: int | None, site_dir: str) -> str | None:
+    """Run Aegir's verify task for the site now in ``site_dir``; what stops it is returned (a warning),
+    never raised: the site is whole and where it should be, only Aegir's record of it is not refreshed
+    (e.g. an Aegir verify of a site whose files are a symlink fails with rsync >= 3.4, before and after
+    any migration)."""
+    ctx = rt.ctx
+    unsafe = await _fronts_differ(rt, step, site_dir)
+    if unsafe:
+        return (f"Aegir's verify task not run: the files on {', '.join(unsafe)} differ from the hostmaster's "
+                f"copy, and on a cluster every Aegir verify replaces them with it (rsync --delete): make the "
+                f"copies equal (or the files shared storage) before running a verify task for {ctx.uri} in Aegir")
+    res = await rt.sh(step, step.host, ctx.drush("verify_task", major), timeout=ctx.long_timeout)
     if res.outcome is Outcome.OK:
         return None
     tail = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or [res.error or "failed"])[-1]
-    return (f"{step.host}: Aegir's verify task for {rt.ctx.uri} failed ({tail.strip()}): Aegir's record of the "
+    return (f"{step.host}: Aegir's verify task for {ctx.uri} failed ({tail.strip()}): Aegir's record of the "
             f"site (verified time, module list) is not refreshed; run a verify task in Aegir once fixed")
+
+
+async def _fronts_differ(rt: Runtime, step: Step, site_dir: str) -> list[str]:
+    """On a cluster the verify pushes M's copy of the files to every front with --delete: the fronts whose
+    copy that push would change (paths, sizes, mtimes: rsync's quick check; or another symlink)."""
+    ctx = rt.ctx
+    if not ctx.is_cluster or ctx.master_is_front:
+        return []
+    prints = {}
+    for host in (ctx.master, *ctx.remote_fronts):
+        res = await _run(rt, step, host, fileops.files_fingerprint(site_dir), "fingerprint of the files")
+        prints[host] = res.stdout.split()
+    return [h for h in ctx.remote_fronts if prints[h] != prints[ctx.master]]
 
 
 class AegirVerifyTask(Drush):
@@ -526,27 +551,10 @@ class AegirVerifyTask(Drush):
         self.bookkeeping = True
 
     async def do(self, rt: Runtime) -> None:
-        warning = await self._unsafe(rt) or await aegir_verify_task(rt, self, rt.ctx.dst_major)
+        warning = await aegir_verify_task(rt, self, rt.ctx.dst_major, rt.ctx.dst_dir)
         if warning:
             self.data["warning"] = warning
-
-    async def _unsafe(self, rt: Runtime) -> str | None:
-        """On a cluster the verify pushes M's copy of the files to every front with --delete: only run it
-        when each front's copy is one that push leaves as it is (same paths, sizes, mtimes, or the same
-        symlink). Otherwise the fronts hold files M lacks: say so instead of letting Aegir replace them."""
-        ctx = rt.ctx
-        if not ctx.is_cluster or ctx.master_is_front:
-            return None
-        prints = {}
-        for host in (ctx.master, *ctx.remote_fronts):
-            res = await _run(rt, self, host, fileops.files_fingerprint(ctx.dst_dir), "fingerprint of the files")
-            prints[host] = res.stdout.split()
-        differ = [h for h in ctx.remote_fronts if prints[h] != prints[ctx.master]]
-        if not differ:
-            return None
-        return (f"Aegir's verify task not run: the files on {', '.join(differ)} differ from the hostmaster's copy, "
-                f"and on a cluster every Aegir verify replaces them with it (rsync --delete): make the copies "
-                f"equal (or the files shared storage) before running a verify task for {ctx.uri} in Aegir")
+            rt.note(self, self.host, warning)
 
     async def probe(self, rt: Runtime) -> Probe:
         return Probe.NOT_DONE  # another verify task is harmless
