@@ -67,6 +67,11 @@ def processes(base: Path) -> list[str]:
     return r.stdout.splitlines()
 
 
+def listeners(base: Path) -> list[str]:
+    """The hosts' sshd listeners: a connection being served is a child re-executed with -R, not a host."""
+    return [p for p in processes(base) if "sshd" in p and not p.rstrip().endswith(" -R")]
+
+
 def where(root: Path, uri: str) -> tuple[tuple[str, ...], int | None, str]:
     """Every place holding the site's files dir (platforms and parking), its inode and content digest."""
     state = files_state(LocalTree(root), "localhost", uri)
@@ -223,9 +228,9 @@ def test_demo_tui_exit_stops_the_hosts(base: Path) -> None:
     os.close(terminal)
     try:
         deadline = time.monotonic() + 60
-        while len([p for p in processes(base) if "sshd" in p]) < 5 and time.monotonic() < deadline:
+        while len(listeners(base)) < 5 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert len([p for p in processes(base) if "sshd" in p]) == 5, "the TUI did not start the hosts"
+        assert len(listeners(base)) == 5, "the TUI did not start the hosts"
         while tui.poll() is None and time.monotonic() < deadline:
             os.write(controller, b"\x11")  # ctrl+q, until the app is up to read it
             try:
