@@ -42,11 +42,18 @@ def test_park_renames_and_reports_inodes(site: tuple[Path, Path]) -> None:
     assert os.lstat(park / "files").st_ino == ino
 
 
+def files_on_shared_storage(site_dir: Path, tmp_path: Path) -> Path:
+    """The site's files moved to a shared dir, ``files`` a symlink to it (the gluster layout)."""
+    shared = tmp_path / "gluster" / "files"
+    shared.parent.mkdir(parents=True)
+    (site_dir / "files").rename(shared)
+    (site_dir / "files").symlink_to(shared)
+    return shared
+
+
 def test_park_moves_a_symlink_as_a_link(site: tuple[Path, Path], tmp_path: Path) -> None:
     s, park = site
-    shared = tmp_path / "gluster" / "files"
-    (s / "files").rename(shared.parent.mkdir(parents=True) or shared)
-    (s / "files").symlink_to(shared)
+    shared = files_on_shared_storage(s, tmp_path)
     assert sh(fileops.park(str(s), str(park))).returncode == 0
     assert (park / "files").is_symlink() and os.readlink(park / "files") == str(shared)
     assert (shared / "sub dir" / "a.txt").read_text() == "hello"
@@ -184,9 +191,7 @@ def test_a_skeleton_of_empty_dirs_is_not_files(site: tuple[Path, Path], tmp_path
 def test_unpark_puts_a_files_symlink_over_an_empty_skeleton(site: tuple[Path, Path], tmp_path: Path) -> None:
     """Shared storage: the parked ``files`` is a symlink; rename(2) cannot put it over a directory."""
     s, park = site
-    shared = tmp_path / "gluster" / "files"
-    (s / "files").rename(shared.parent.mkdir(parents=True) or shared)
-    (s / "files").symlink_to(shared)
+    files_on_shared_storage(s, tmp_path)
     assert sh(fileops.park(str(s), str(park))).returncode == 0
     (s / "files" / "css").mkdir(parents=True)
     res = sh(fileops.unpark(str(park), str(s)))

@@ -51,10 +51,15 @@ class Runtime(Protocol):
                                   timeout: float | None = None) -> CmdResult: ...
 
 
+def last_line(res: CmdResult, default: str = "") -> str:
+    """What a failed command said last: its stderr's last line, else its stdout's."""
+    return (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or [default])[-1].strip()
+
+
 def expect_ok(step: Step, host: str, res: CmdResult, what: str) -> CmdResult:
     if res.outcome is Outcome.OK:
         return res
-    tail = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or [""])[-1]
+    tail = last_line(res)
     msg = f"{host}: {step.name}: {what} {res.error or 'failed'}" + (f": {tail}" if tail else "")
     if res.outcome is Outcome.UNKNOWN:
         raise StepUnknown(msg)
@@ -521,8 +526,8 @@ async def aegir_verify_task(rt: Runtime, step: Step, major: int | None, site_dir
     res = await rt.sh(step, step.host, ctx.drush("verify_task", major), timeout=ctx.long_timeout)
     if res.outcome is Outcome.OK:
         return None
-    tail = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or [res.error or "failed"])[-1]
-    return (f"{step.host}: Aegir's verify task for {ctx.uri} failed ({tail.strip()}): Aegir's record of the "
+    return (f"{step.host}: Aegir's verify task for {ctx.uri} failed ({last_line(res, res.error or 'failed')}): "
+            f"Aegir's record of the "
             f"site (verified time, module list) is not refreshed; run a verify task in Aegir once fixed")
 
 
