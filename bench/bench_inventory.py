@@ -40,10 +40,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from qm_lab.hostmaster_db import AdminParams, create_hostmaster, drop_hostmaster  # noqa: E402
+from qm_lab.scenario import build_scale_world, scale_instance_count  # noqa: E402
 from qm_tui.config import Config, load_config  # noqa: E402
 from qm_tui.engine import service  # noqa: E402
-from qm_tui.sandbox.hostmaster_db import AdminParams, create_hostmaster, drop_hostmaster  # noqa: E402
-from qm_tui.sandbox.scenario import build_scale_world, scale_instance_count  # noqa: E402
 
 GOAL_SITES_S = 1.5
 GOAL_TARGETS_S = 0.300

@@ -16,7 +16,7 @@ What it does (needs root, MariaDB and namespaces, like the integration tests; se
      a platform added for the bench with the same code (so the 1-front and 3-front sites have the
      same shape and the same files).
    The seed scenario has no two eligible cluster sites of the same shape, and no D7 target on web4,
-   so the bench extends the world (``qm_tui.sandbox.lab.build_lab_world`` is wrapped while the lab
+   so the bench extends the world (``qm_lab.lab.build_lab_world`` is wrapped while the lab
    is built; nothing in the package changes).
 2. Times ``qm-tui migrate URI PLATFORM --yes`` (a subprocess, wall clock) for every bench site,
    interleaved, and reads per-step times from the run journal; then (unless ``--no-mux``) the same
@@ -56,11 +56,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qm_tui.sandbox import lab as lab_mod  # noqa: E402
-from qm_tui.sandbox import scenario  # noqa: E402
-from qm_tui.sandbox.drush_provision import VCS_FILES  # noqa: E402
-from qm_tui.sandbox.lab import Lab, build_lab  # noqa: E402
-from qm_tui.sandbox.world import World  # noqa: E402
+from qm_lab import lab as lab_mod  # noqa: E402
+from qm_lab import scenario  # noqa: E402
+from qm_lab.drush_provision import VCS_FILES  # noqa: E402
+from qm_lab.lab import Lab, build_lab  # noqa: E402
+from qm_lab.world import World  # noqa: E402
 
 DOC = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- bench_migrate:start -->", "<!-- bench_migrate:end -->"

@@ -37,11 +37,11 @@ from lab_support import (
     site_state,
 )
 
+from qm_lab.drush_phpser import unserialize
+from qm_lab.hostmaster_db import record_verify
+from qm_lab.lab import LocalTree, files_state
+from qm_lab.local import LocalLab
 from qm_tui.engine.journal import Journal
-from qm_tui.sandbox.drush_phpser import unserialize
-from qm_tui.sandbox.hostmaster_db import record_verify
-from qm_tui.sandbox.lab import LocalTree, files_state
-from qm_tui.sandbox.local import LocalLab
 
 POINTS = ("before", "after_remote", "after_journal")
 UNDO_POINTS = ("undo_before", "undo_after_remote", "undo_after_journal")

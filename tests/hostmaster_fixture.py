@@ -20,7 +20,7 @@ import pymysql
 import pytest
 import yaml
 
-from qm_tui.sandbox.hostmaster_db import (
+from qm_lab.hostmaster_db import (
     ACCOUNT_HOSTS,
     AdminParams,
     HostmasterAccounts,
@@ -28,7 +28,7 @@ from qm_tui.sandbox.hostmaster_db import (
     drop_hostmaster,
     ident,
 )
-from qm_tui.sandbox.world import DbCreds, World
+from qm_lab.world import DbCreds, World
 
 # The lab admin account of scripts/install-system.sh (a fresh Debian's root has no TCP login), else root.
 ADMIN = AdminParams.discover()

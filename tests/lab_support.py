@@ -13,8 +13,8 @@ from typing import Any
 import pymysql
 import pytest
 
-from qm_tui.sandbox.lab import AEGIR_ROOT, MASTER, Lab, build_lab, files_state
-from qm_tui.sandbox.sshd import lab_unavailable_reason
+from qm_lab.lab import AEGIR_ROOT, MASTER, Lab, build_lab, files_state
+from qm_lab.sshd import lab_unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
 IGNORED = ("drush-standin.log", ".qm-tui", "backups", "config", ".drush", "drush-standin.fail",

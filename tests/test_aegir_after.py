@@ -28,7 +28,7 @@ from lab_support import (
     standin,
 )
 
-from qm_tui.sandbox.hostmaster_db import record_verify
+from qm_lab.hostmaster_db import record_verify
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_faults")]
 DST = "drupal-7.98-b"

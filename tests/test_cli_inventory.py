@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from hostmaster_fixture import accounts_or_skip, admin_query, side_database, write_config
 
-from qm_tui.sandbox.hostmaster_db import HostmasterAccounts, ident
-from qm_tui.sandbox.scenario import CASES, build_lab_world
-from qm_tui.sandbox.world import World
+from qm_lab.hostmaster_db import HostmasterAccounts, ident
+from qm_lab.scenario import CASES, build_lab_world
+from qm_lab.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 VERDICTS = ["error", "missing", "absent-disabled", "downgrade", "upgrade", "same"]

@@ -28,8 +28,8 @@ from lab_support import (
     standin,
 )
 
+from qm_lab.hostmaster_db import record_verify
 from qm_tui.engine.journal import Journal, RunRecord
-from qm_tui.sandbox.hostmaster_db import record_verify
 
 pytestmark = pytest.mark.lab
 SITES = ("cluster-d7.lab.test", "gluster-d7.lab.test")  # gluster-d7: files -> /srv/gluster on each front

@@ -9,7 +9,7 @@ import pytest
 from crash_support import CLUSTER_ONLY, POINTS, TWIN, Mover, cluster_mover
 from lab_support import need_lab
 
-from qm_tui.sandbox.lab import build_lab
+from qm_lab.lab import build_lab
 
 
 @pytest.fixture(scope="module")

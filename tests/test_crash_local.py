@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from crash_support import POINTS, TWIN, Mover, local_mover, plan_steps
 
-from qm_tui.sandbox.hostmaster_db import AdminParams
-from qm_tui.sandbox.local import build_local
+from qm_lab.hostmaster_db import AdminParams
+from qm_lab.local import build_local
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from crash_support import SOURCE, TWIN, Mover, cluster_mover
 from lab_support import need_lab
 
-from qm_tui.sandbox.lab import build_lab
+from qm_lab.lab import build_lab
 
 pytestmark = pytest.mark.lab
 ROLL_SITE = "cluster-d7.lab.test"  # rolled back: always starts on drupal-7.97-a

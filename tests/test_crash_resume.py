@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 from crash_support import SOURCE, TWIN, Mover, db_state, local_mover, out
 
-from qm_tui.sandbox.hostmaster_db import AdminParams
-from qm_tui.sandbox.local import build_local
+from qm_lab.hostmaster_db import AdminParams
+from qm_lab.local import build_local
 
 TARGET = TWIN[0]
 # (site, the migration's crash, the resume's crash): every later phase of the plan once.

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 from crash_support import SOURCE, TWIN, UNDO_POINTS, Mover, db_state, local_mover, out, plan_steps
 
+from qm_lab.hostmaster_db import AdminParams
+from qm_lab.local import build_local
 from qm_tui.engine import steps as engine_steps
-from qm_tui.sandbox.hostmaster_db import AdminParams
-from qm_tui.sandbox.local import build_local
 
 SITE = "shop-d7.local.test"
 # Steps without an undo of their own (Step.undo), and the one after the failing step (never run).

@@ -19,6 +19,7 @@ import pytest
 from hostmaster_fixture import ADMIN, Unreachable, admin_query, check_admin, new_prefix
 from test_push_excludes import ctx_for
 
+from qm_lab.hostmaster_db import ACCOUNT_HOSTS, ident
 from qm_tui.engine.dbdump import (
     OPTS,
     READ_CNF,
@@ -29,7 +30,6 @@ from qm_tui.engine.dbdump import (
     verify_command,
 )
 from qm_tui.engine.plan import MigrationContext
-from qm_tui.sandbox.hostmaster_db import ACCOUNT_HOSTS, ident
 
 ODD = "DEFINER=`x`@`y`"
 ROWS = {

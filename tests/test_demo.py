@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from qm_lab import demo as demo_mod
+from qm_lab.demo import BIG_SITE_MB, MARKER, DemoError, open_demo, stop_demo
+from qm_lab.demo_cluster import cluster_view
+from qm_lab.lab import AEGIR_ROOT, CLUSTER, LocalTree, files_state
+from qm_lab.local_scenario import BIG_SITE
+from qm_lab.mariadb_private import missing_binaries
+from qm_lab.sshd import lab_unavailable_reason
 from qm_tui.engine.phpfiles import parse_drushrc
-from qm_tui.sandbox import demo as demo_mod
-from qm_tui.sandbox.demo import BIG_SITE_MB, MARKER, DemoError, open_demo, stop_demo
-from qm_tui.sandbox.demo_cluster import cluster_view
-from qm_tui.sandbox.lab import AEGIR_ROOT, CLUSTER, LocalTree, files_state
-from qm_tui.sandbox.local_scenario import BIG_SITE
-from qm_tui.sandbox.mariadb_private import missing_binaries
-from qm_tui.sandbox.sshd import lab_unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = "drupal-7.98-b"

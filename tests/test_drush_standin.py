@@ -27,10 +27,10 @@ import pymysql
 import pytest
 from hostmaster_fixture import ADMIN, Unreachable, check_admin
 
+from qm_lab import drush_phpser as ser
+from qm_lab.drush_env import conf_path, read_drushrc, settings_credentials
+from qm_lab.drush_standin import install_standin, parse_argv
 from qm_tui.engine import phpfiles
-from qm_tui.sandbox import drush_phpser as ser
-from qm_tui.sandbox.drush_env import conf_path, read_drushrc, settings_credentials
-from qm_tui.sandbox.drush_standin import install_standin, parse_argv
 
 
 def _admin_conn() -> pymysql.connections.Connection:

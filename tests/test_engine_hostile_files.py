@@ -25,8 +25,8 @@ from lab_support import (
     standin,
 )
 
-from qm_tui.sandbox.hostmaster_db import record_verify
-from qm_tui.sandbox.lab import build_lab
+from qm_lab.hostmaster_db import record_verify
+from qm_lab.lab import build_lab
 
 pytestmark = pytest.mark.lab
 M = "aegir.lab.test"

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from hostmaster_fixture import accounts_or_skip, lab_hostmaster, write_config
 
+from qm_lab.hostmaster_db import HostmasterAccounts
+from qm_lab.scenario import CASES, build_lab_world, build_scale_world
+from qm_lab.world import World
 from qm_tui.config import Config, load_config
 from qm_tui.engine import hostmaster_db, service
 from qm_tui.engine.compare import VERDICTS
 from qm_tui.engine.hostmaster_db import SCHEMA_AEGIR3, HostmasterDB, HostmasterError, PackageMeta, _unpack
 from qm_tui.engine.inventory import NotFound, find_platform, find_site, load_inventory
 from qm_tui.engine.model import PlatformStatus, SiteStatus
-from qm_tui.sandbox.hostmaster_db import HostmasterAccounts
-from qm_tui.sandbox.scenario import CASES, build_lab_world, build_scale_world
-from qm_tui.sandbox.world import World
 
 # --- fixtures -----------------------------------------------------------------------------------
 

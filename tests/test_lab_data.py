@@ -20,8 +20,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from qm_tui.engine.phpfiles import parse_alias, parse_drushrc
-from qm_tui.sandbox.hostmaster_db import (
+from qm_lab.hostmaster_db import (
     AdminParams,
     HostmasterAccounts,
     create_hostmaster,
@@ -31,10 +30,11 @@ from qm_tui.sandbox.hostmaster_db import (
     version_code,
     world_rows,
 )
-from qm_tui.sandbox.scenario import build_lab_world, build_scale_world, scale_instance_count
-from qm_tui.sandbox.site_db import create_site_dbs, drop_site_dbs, installed_sites
-from qm_tui.sandbox.trees import TreeManifest, build_trees
-from qm_tui.sandbox.world import DbCreds, World
+from qm_lab.scenario import build_lab_world, build_scale_world, scale_instance_count
+from qm_lab.site_db import create_site_dbs, drop_site_dbs, installed_sites
+from qm_lab.trees import TreeManifest, build_trees
+from qm_lab.world import DbCreds, World
+from qm_tui.engine.phpfiles import parse_alias, parse_drushrc
 
 ADMIN = AdminParams.discover()
 HOSTS = ("aegir.lab.test", "web1.lab.test", "web2.lab.test", "web3.lab.test", "web4.lab.test")

@@ -1,4 +1,4 @@
-"""The lab's hosts: real sshd servers on 127.0.0.1, each with its own /var/aegir (qm_tui/sandbox/hosts.py)."""
+"""The lab's hosts: real sshd servers on 127.0.0.1, each with its own /var/aegir (qm_lab/hosts.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from qm_tui.sandbox.hosts import HostLab, HostSpec, LabHost, lab_unavailable_reason
+from qm_lab.hosts import HostLab, HostSpec, LabHost, lab_unavailable_reason
 
 pytestmark = pytest.mark.lab
 

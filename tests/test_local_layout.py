@@ -1,6 +1,6 @@
 """Quick migrate on a single-server Aegir (the hostmaster M is the only web front, everything local).
 
-Real runs through the CLI (``python -m qm_tui migrate``) on ``qm_tui.sandbox.local.build_local``: the
+Real runs through the CLI (``python -m qm_tui migrate``) on ``qm_lab.local.build_local``: the
 engine talks to M as ``localhost`` (no SSH), the drush stand-in acts on real databases and files.
 Two layouts: a private MariaDB (datadir and socket in the tmp dir, server_master titled ``localhost``)
 and the system server on 127.0.0.1:3306 (server_master titled with a FQDN, reached as ``localhost``).
@@ -20,10 +20,10 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from qm_tui.sandbox.hostmaster_db import AdminParams
-from qm_tui.sandbox.lab import FileState, LocalTree, files_state
-from qm_tui.sandbox.local import LocalLab, build_local
-from qm_tui.sandbox.mariadb_private import missing_binaries
+from qm_lab.hostmaster_db import AdminParams
+from qm_lab.lab import FileState, LocalTree, files_state
+from qm_lab.local import LocalLab, build_local
+from qm_lab.mariadb_private import missing_binaries
 
 REPO = Path(__file__).resolve().parent.parent
 LAYOUTS = {"private": "localhost", "system": "aegir.local.test"}  # database -> server_master title

@@ -16,10 +16,10 @@ import pytest
 from lab_support import AEGIR_ROOT, MASTER, Lab, cli, hostmaster_platform, make_lab, site_db, tree_fingerprint
 from test_engine_preflight import DST, SRC, URI, aegir_owned, refused
 
+from qm_lab.hostmaster_db import finish_task, queue_task, stamp_verified
 from qm_tui.config import load_config
 from qm_tui.engine.journal import Journal
 from qm_tui.engine.runner import Refused, Runner
-from qm_tui.sandbox.hostmaster_db import finish_task, queue_task, stamp_verified
 
 pytestmark = pytest.mark.lab
 CLUSTER_SITE = "cluster-d7.lab.test"  # on SRC, with a site-local module (custom_glue)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from qm_lab.hosts import HostLab, HostSpec, LabHost, lab_unavailable_reason
 from qm_tui.config import SshConfig
 from qm_tui.engine.safety import UnsafeValue
 from qm_tui.engine.transport import (
@@ -27,7 +28,6 @@ from qm_tui.engine.transport import (
 )
 from qm_tui.engine.transport_base import OUTPUT_LIMIT
 from qm_tui.engine.transport_local import group_alive
-from qm_tui.sandbox.hosts import HostLab, HostSpec, LabHost, lab_unavailable_reason
 
 H1, H2 = "t1.lab.test", "t2.lab.test"
 GRACE = 1.0  # kill grace in tests (production default: 10 s)

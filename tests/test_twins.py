@@ -1,4 +1,4 @@
-"""Twin platforms (``qm_tui.sandbox.twins``): a site ping-pongs between a platform and its twin.
+"""Twin platforms (``qm_lab.twins``): a site ping-pongs between a platform and its twin.
 
 Crash-recovery tests need many migrations of one site; a normal target is newer and cannot be left
 again. A twin has the same core and code on the same web server, so each is a selectable target for
@@ -20,13 +20,13 @@ import pymysql
 import pytest
 from lab_support import assert_files_at, fronts_of, hostmaster_platform, no_leftovers, site_state
 
-from qm_tui.sandbox.hostmaster_db import AdminParams
-from qm_tui.sandbox.lab import Lab, build_lab
-from qm_tui.sandbox.local import LocalLab, build_local
-from qm_tui.sandbox.scenario import build_lab_world
-from qm_tui.sandbox.sshd import lab_unavailable_reason
-from qm_tui.sandbox.twins import add_twin_platform
-from qm_tui.sandbox.world import PackageInstance, World
+from qm_lab.hostmaster_db import AdminParams
+from qm_lab.lab import Lab, build_lab
+from qm_lab.local import LocalLab, build_local
+from qm_lab.scenario import build_lab_world
+from qm_lab.sshd import lab_unavailable_reason
+from qm_lab.twins import add_twin_platform
+from qm_lab.world import PackageInstance, World
 
 REPO = Path(__file__).resolve().parent.parent
 B, TWIN = "drupal-7.98-b", "drupal-7.98-b-twin"  # the D7 target of both scenarios

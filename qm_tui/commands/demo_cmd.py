@@ -17,11 +17,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from qm_lab.demo_defaults import BIG_SITE_MB, CLUSTER_ENV_FILE, ENV_FILE, LAYOUTS, default_dir
+
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
-from ..sandbox.demo_defaults import BIG_SITE_MB, CLUSTER_ENV_FILE, ENV_FILE, LAYOUTS, default_dir
 
 if TYPE_CHECKING:
-    from ..sandbox.demo import Demo
+    from qm_lab.demo import Demo
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -46,9 +47,9 @@ def _progress(msg: str) -> None:
 @command("demo", "open the TUI on a self-contained sandbox (private MariaDB, drush stand-in)", _args)
 def demo(args: argparse.Namespace) -> int:
     # The builders import the whole sandbox: only here, not on every qm-tui command.
-    from ..sandbox.demo import DemoError, is_sandbox, open_demo, stop_demo
-    from ..sandbox.mariadb_private import INSTALL_HINT, MariaDBUnavailable, missing_binaries
-    from ..sandbox.sshd import lab_unavailable_reason
+    from qm_lab.demo import DemoError, is_sandbox, open_demo, stop_demo
+    from qm_lab.mariadb_private import INSTALL_HINT, MariaDBUnavailable, missing_binaries
+    from qm_lab.sshd import lab_unavailable_reason
 
     base: Path = (args.path or default_dir()).expanduser().resolve()
     if args.stop:
@@ -90,7 +91,7 @@ def _where(sandbox: Demo) -> str:
 
 
 def _print_usage(sandbox: Demo, layout: str) -> int:
-    from ..sandbox.demo import env_line
+    from qm_lab.demo import env_line
 
     sandbox.detach()  # the hosts must outlive this process
     config = sandbox.config(layout)

@@ -23,7 +23,7 @@ WORLD_PREFIX = "qmtui_"  # only names inside the data; nothing is created under 
 
 @pytest.fixture(scope="session")
 def lab_world():
-    from qm_tui.sandbox.scenario import build_lab_world
+    from qm_lab.scenario import build_lab_world
 
     return build_lab_world(WORLD_PREFIX)
 
@@ -31,7 +31,7 @@ def lab_world():
 @pytest.fixture(scope="session")
 def hostmaster(lab_world) -> Iterator[object]:
     """A unique hostmaster DB with the lab world; yields the HostmasterAccounts."""
-    from qm_tui.sandbox.hostmaster_db import AdminParams, create_hostmaster, drop_hostmaster
+    from qm_lab.hostmaster_db import AdminParams, create_hostmaster, drop_hostmaster
 
     admin = AdminParams.discover()
     try:

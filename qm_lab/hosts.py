@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qm_tui.sandbox.sshd import (
+from qm_lab.sshd import (
     AEGIR_HOME,
     AEGIR_USER,
     GLUSTER_MOUNT,
@@ -47,7 +47,7 @@ from qm_tui.sandbox.sshd import (
     unregister,
     write_file,
 )
-from qm_tui.sandbox.sshd import cmdline as _cmdline
+from qm_lab.sshd import cmdline as _cmdline
 
 __all__ = ["HostLab", "HostSpec", "LabHost", "LabProcess", "ensure_aegir_user", "lab_unavailable_reason"]
 

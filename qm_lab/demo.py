@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import QmError
+from qm_tui.errors import QmError
+
 from .demo_cluster import CLUSTER_DIR, DemoCluster, build_cluster, start_cluster, stop_cluster
 from .demo_defaults import BIG_SITE_MB, CLUSTER_ENV_FILE, ENV_FILE, default_dir
 from .local import build_local
@@ -87,7 +88,7 @@ class Demo:
 
     def live_runs(self) -> list[str]:
         """Ids of migrations whose runner still runs (a detached run outlives the TUI that started it)."""
-        from ..engine.journal import Journal
+        from qm_tui.engine.journal import Journal
 
         out = []
         for state in (self.base / "state", self.base / CLUSTER_DIR / "state"):

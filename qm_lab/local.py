@@ -39,13 +39,13 @@ from .world import DbCreds, World
 Progress = Callable[[str], None]
 
 SHIM = """#!{python}
-# drush stand-in (qm-tui) for a local single-server sandbox; see qm_tui/sandbox/drush_standin.py.
+# drush stand-in (qm-tui) for a local single-server sandbox; see qm_lab/drush_standin.py.
 # On a real server drush runs as the aegir user whose HOME is the aegir root; here the root is set.
 import os
 import sys
 os.environ["QM_STANDIN_AEGIR_ROOT"] = {root!r}
 sys.path[:0] = {paths!r}
-{socket}from qm_tui.sandbox.drush_standin import main
+{socket}from qm_lab.drush_standin import main
 raise SystemExit(main())
 """
 # PHP's mysql driver reaches 'localhost' through php.ini's default socket: here, the private server's.

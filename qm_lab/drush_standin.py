@@ -246,10 +246,10 @@ def run(root: Path, argv: list[str], record: dict[str, Any] | None = None) -> in
 
 
 SHIM = """#!{python}
-# drush stand-in (qm-tui): imitates drush 8 + Aegir 3 for the lab; see qm_tui/sandbox/drush_standin.py
+# drush stand-in (qm-tui): imitates drush 8 + Aegir 3 for the lab; see qm_lab/drush_standin.py
 import sys
 sys.path[:0] = {paths!r}
-from qm_tui.sandbox.drush_standin import main
+from qm_lab.drush_standin import main
 raise SystemExit(main())
 """
 

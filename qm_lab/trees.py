@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.phpfiles import render_alias, render_drushrc
+from qm_tui.engine.phpfiles import render_alias, render_drushrc
+
 from .world import CodeExt, DbCreds, Platform, Site, World, ext_dir, ext_file
 
 AEGIR_ROOT = "/var/aegir"
