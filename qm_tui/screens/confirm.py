@@ -1,6 +1,7 @@
 """Confirmation modals: the quick-migrate Confirm (type the site's URI) and a generic dangerous-action one.
 
-Focus starts on Cancel in both, so a reflexive Enter changes nothing (k9s ``SetFocus(2)``).
+Focus starts on Cancel in both, so a reflexive Enter changes nothing (k9s ``SetFocus(2)``). Each is a
+:class:`~.modal.ModalDialog`, which centers it and styles its box; its own rules are in its ``DEFAULT_CSS``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 from textual.widgets.button import ButtonVariant
 from textual.worker import Worker, WorkerState
@@ -24,6 +24,7 @@ from ..config import Config
 from ..engine.model import Platform, Site
 from .base import describe_error
 from .messages import PlanChecked
+from .modal import ModalDialog
 
 if TYPE_CHECKING:
     from ..engine.runner import Prepared
@@ -51,7 +52,7 @@ async def prepare_and_check(cfg: Config, uri: str, platform: str, strict: bool) 
         await runner.close()
 
 
-class ChooseAction(ModalScreen["str | None"]):
+class ChooseAction(ModalDialog["str | None"]):
     """Cancel plus one button per choice, e.g. abort: roll back, or stop without rolling back.
 
     ``choices`` are (key, label, button variant); dismisses with the chosen key, None on Cancel or escape.
@@ -72,7 +73,7 @@ class ChooseAction(ModalScreen["str | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(id="action-box", classes="modal-box"):
             yield Static(Text(self.title_text, style="bold"), id="action-title")
-            yield Static(self.body, id="action-body", markup=False)
+            yield Static(self.body, id="action-body", classes="modal-body", markup=False)
             with Horizontal(classes="modal-buttons"):
                 yield Button(self.cancel_label, id="action-cancel", compact=True)
                 for key, label, variant in self.choices:
@@ -89,7 +90,7 @@ class ChooseAction(ModalScreen["str | None"]):
         self.dismiss(None if event.button.id == "action-cancel" else event.button.name)
 
 
-class ConfirmAction(ModalScreen[bool]):
+class ConfirmAction(ModalDialog[bool]):
     """Yes/no for rollback, resume, quit: ``dismiss(True)`` only from the action button."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -108,7 +109,7 @@ class ConfirmAction(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="action-box", classes="modal-box"):
             yield Static(Text(self.title_text, style="bold"), id="action-title")
-            yield Static(self.body, id="action-body")
+            yield Static(self.body, id="action-body", classes="modal-body")
             with Horizontal(classes="modal-buttons"):
                 yield Button(self.cancel_label, id="action-cancel", compact=True)
                 yield Button(self.action_label, id="action-ok", compact=True,
@@ -140,11 +141,32 @@ def _summary(site: Site, platform: Platform, strict: bool) -> Table:
     return grid
 
 
-class MigrateConfirm(ModalScreen["Prepared | None"]):
+class MigrateConfirm(ModalDialog["Prepared | None"]):
     """Site, from → to, fronts, counts and the plan's steps; proceed only after typing the URI.
 
     The plan and preflight run in a worker when the modal opens; a refusal is listed here and
     Proceed stays disabled. Dismisses with the ``Prepared`` plan (the app starts the detached runner).
+    """
+
+    DEFAULT_CSS = """
+    MigrateConfirm #confirm-box {
+        height: 90%;
+        max-height: 44;
+    }
+
+    MigrateConfirm #confirm-plan {
+        height: 1fr;
+        min-height: 3;
+    }
+
+    MigrateConfirm #confirm-problems {
+        height: auto;
+        max-height: 6;
+    }
+
+    MigrateConfirm #confirm-uri {
+        margin: 1 0 0 0;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -1,0 +1,48 @@
+"""The base of every confirmation modal: it owns the centering, the box and the button row.
+
+A modal that subclasses :class:`ModalDialog` and puts its content in a ``.modal-box`` container is
+centered on the screen, whatever its class name: app.tcss lists no modal by name.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from textual.screen import ModalScreen
+
+__all__ = ["ModalDialog"]
+
+ResultType = TypeVar("ResultType")
+
+
+class ModalDialog(ModalScreen[ResultType]):
+    """A centered box (``.modal-box``) with a body (``.modal-body``) and a right-aligned button row
+    (``.modal-buttons``); subclasses style only what is their own (in their ``DEFAULT_CSS``).
+    """
+
+    DEFAULT_CSS = """
+    ModalDialog {
+        align: center middle;
+    }
+
+    ModalDialog .modal-box {
+        width: 76;
+        max-width: 98%;
+        height: auto;
+        max-height: 98%;
+        border: round $error;
+        background: $surface;
+        padding: 0 1;
+    }
+
+    ModalDialog .modal-body {
+        margin-top: 1;
+    }
+
+    ModalDialog .modal-buttons {
+        height: 1;
+        margin-top: 1;
+        align-horizontal: right;
+        & Button { margin-left: 2; }
+    }
+    """
