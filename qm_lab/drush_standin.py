@@ -56,6 +56,7 @@ Handler = Callable[..., int]
 def _commands() -> dict[str, tuple[Handler, frozenset[str]]]:
     from . import drush_hosting as h
     from . import drush_hosting_task as t
+    from . import drush_php_eval as e
     from . import drush_provision as p
     from . import drush_site as s
     from . import drush_update as u
@@ -74,6 +75,7 @@ def _commands() -> dict[str, tuple[Handler, frozenset[str]]]:
         "provision-verify": (p.cmd_provision_verify, frozenset()),
         "hosting-import": (h.cmd_hosting_import, frozenset()),
         "hosting-task": (t.cmd_hosting_task, frozenset()),
+        "php-eval": (e.cmd_php_eval, frozenset({"eval", "ev", "php:eval"})),
     }
 
 

@@ -25,15 +25,16 @@ from .screens.base import describe_error
 from .screens.compare import CompareScreen
 from .screens.confirm import ConfirmAction, MigrateConfirm, platform_key
 from .screens.help import HelpScreen
-from .screens.messages import MigrateRequested, OpenCompare, OpenRun, OpenRuns, OpenSite
+from .screens.messages import MigrateRequested, OpenCompare, OpenRun, OpenRuns, OpenSite, RenameRequested
 from .screens.palette import SiteCommands
+from .screens.rename import RenameConfirm
 from .screens.run import RunScreen
 from .screens.runs import RunsScreen
 from .screens.site import SiteScreen
 from .screens.sites import SitesScreen
 
 if TYPE_CHECKING:
-    from .engine.runner import Prepared
+    from .engine.operations import Prepared
 
 __all__ = ["GC_THRESHOLD", "QmApp", "run_app"]
 
@@ -148,12 +149,21 @@ class QmApp(App[int], inherit_bindings=False):
         self.push_screen(MigrateConfirm(self.config, site, platform, strict),
                          lambda prep: self.start_run(prep, platform_key(platform), strict))
 
+    @on(RenameRequested)
+    def _rename(self, message: RenameRequested) -> None:
+        if self.read_only:
+            self.notify("read-only mode: rename is disabled", severity="warning")
+            return
+        self.push_screen(RenameConfirm(self.config, message.site),
+                         lambda prep: self.start_run(prep, prep.ctx.dst_uri if prep else "", False))
+
     def start_run(self, prep: Prepared | None, platform: str, strict: bool) -> None:
         """Confirmed: start the detached runner (closing the TUI never stops it) and follow it."""
         if prep is None or self.read_only:
             return
         run_id = prep.ctx.run_id
-        argv = ["_run", prep.ctx.uri, platform, "--run-id", run_id, "--strict" if strict else "--no-strict"]
+        argv = ["_run", prep.op.kind, prep.ctx.uri, platform, "--run-id", run_id,
+                "--strict" if strict else "--no-strict"]
         try:
             proc, out = spawn_runner(self.config, run_id, argv)
         except OSError as exc:

@@ -29,7 +29,7 @@ from qm_tui.engine.dbdump import (
     restore_command,
     verify_command,
 )
-from qm_tui.engine.plan import MigrationContext
+from qm_tui.engine.operations import MigrationContext
 
 ODD = "DEFINER=`x`@`y`"
 ROWS = {

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from qm_tui.engine.model import Platform, PlatformStatus, Site, SiteStatus
-from qm_tui.engine.plan import MigrationContext
+from qm_tui.engine.operations import MigrationContext
 from qm_tui.engine.steps import PushSite
 
 URI = "shop.example.org"
@@ -33,7 +33,9 @@ def ctx_for(tmp: Path) -> MigrationContext:
 
 def local_push(ctx: MigrationContext, front_root: Path) -> None:
     """The step's exact command, with the front's ``host:path`` replaced by a local path (no ssh)."""
-    argv = shlex.split(PushSite(ctx, "web1").commands(ctx)[0])
+    guard, push = PushSite(ctx, "web1").commands(ctx)
+    assert guard.host == "web1" and guard.role == "guard" and push.host == ctx.master
+    argv = shlex.split(push.script)
     i = argv.index("-e")
     del argv[i:i + 2]
     assert argv[-1] == f"web1:{ctx.target.publish_path}/sites/"

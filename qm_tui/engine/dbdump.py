@@ -12,7 +12,7 @@ import re
 import shlex
 
 from ..errors import QmError
-from .plan import MigrationContext
+from .operations.context import SiteMoveContext
 
 q = shlex.quote
 DUMP_TRAILER = "-- Dump completed"
@@ -87,7 +87,7 @@ def _tool(names: str) -> str:
     return "$(command -v " + " || command -v ".join(names.split()) + ")"
 
 
-def dump_command(ctx: MigrationContext) -> str:
+def dump_command(ctx: SiteMoveContext) -> str:
     f = ctx.dump_path
     d = f.rsplit("/", 1)[0]
     return (
@@ -107,13 +107,13 @@ def dump_command(ctx: MigrationContext) -> str:
     )
 
 
-def verify_command(ctx: MigrationContext) -> str:
+def verify_command(ctx: SiteMoveContext) -> str:
     f = q(ctx.dump_path)
     return (f"[ -f {f} ] && tail -c 200 -- {f} | grep -q -- {q(DUMP_TRAILER)} "
             f"&& [ \"$(stat -c %s -- {f})\" -ge {MIN_DUMP_BYTES} ]")
 
 
-def restore_command(ctx: MigrationContext) -> str:
+def restore_command(ctx: SiteMoveContext) -> str:
     """Drop every table of the site's DB, then import the verified dump (undoes updatedb)."""
     f = ctx.dump_path
     return (

@@ -14,10 +14,11 @@ from typing import Any
 @dataclass(frozen=True)
 class RunStarted:
     run_id: str
-    site: str
+    site: str  # the operation's subject (its summary: what, from where, to where)
     source: str
     target: str
     steps: tuple[tuple[int, str, str, str], ...]  # (seq, name, host, title)
+    operation: str = "migrate"
 
 
 @dataclass(frozen=True)

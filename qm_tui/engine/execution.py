@@ -15,19 +15,21 @@ import os
 import shlex
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import QmError
-from .events import Output, RunFinished, RunStarted, StepChanged
-from .journal import lock_owner_line
-from .plan import MigrationContext
-from .runtime import EventHub, LiveRuntime
+from .events import EventSink, Output, RunFinished, RunStarted, StepChanged
+from .journal import Journal, lock_owner_line
+from .operations.context import SiteMoveContext
+from .runtime import EventHub
 from .steps import Probe, Step, StepFailed, StepUnknown
-from .sweep import SweepRefused, sweep_run
+from .sweep import SweepRefused
 from .transport import Outcome, TransportError
 
 if TYPE_CHECKING:
-    from .runner import Runner
+    from .operations.base import Operation
+    from .runtime import ExecRuntime
 
 q = shlex.quote
 EXIT_MIGRATED, EXIT_ROLLED_BACK, EXIT_REFUSED, EXIT_ATTENTION = 0, 1, 2, 3
@@ -49,16 +51,28 @@ def groups(steps: Sequence[Step]) -> list[list[Step]]:
     return out
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The config an execution needs (no Config object: the unit tests build one in a line)."""
+
+    undo_retry_seconds: float = 300.0
+    dump_retention_days: int = 7
+
+
 class Execution:
-    def __init__(self, runner: Runner, ctx: MigrationContext, steps: list[Step],
+    """Drives one run's steps with an injected runtime (``runtime.ExecRuntime``): the live one of a
+    ``Runner``, or a scripted fake (tests/test_execution_unit.py)."""
+
+    def __init__(self, rt: ExecRuntime, op: type[Operation], steps: list[Step], journal: Journal,
+                 sinks: Sequence[EventSink] = (), settings: Settings = Settings(),
                  states: dict[int, str] | None = None, undo_states: dict[int, str | None] | None = None) -> None:
-        self.runner, self.ctx, self.steps = runner, ctx, steps
-        self.journal = runner.journal
-        self.hub = EventHub(self.journal, ctx.run_id)
-        for sink in runner.sinks:
+        self.rt, self.op, self.steps, self.journal, self.settings = rt, op, steps, journal, settings
+        self.ctx: SiteMoveContext = rt.ctx
+        self.hub = EventHub(journal, self.ctx.run_id)
+        for sink in sinks:
             self.hub.subscribe(sink)
         self.seq = {id(s): i for i, s in enumerate(steps)}
-        self.rt = LiveRuntime(runner.cfg, ctx, runner.pool, self.hub, self.journal, lambda s: self.seq[id(s)])
+        rt.bind(self.hub, lambda s: self.seq[id(s)])
         self.states: dict[int, str] = states or {i: "pending" for i in range(len(steps))}
         self.undo_states: dict[int, str | None] = undo_states or {i: None for i in range(len(steps))}
         self.inflight: set[asyncio.Task[None]] = set()
@@ -122,9 +136,7 @@ class Execution:
         """Stop every process of this run still running on M and on every front (raises SweepRefused).
 
         Recovery calls it before anything else: a dead runner's commands outlive it."""
-        ctx = self.ctx
-        await sweep_run(self.rt.pool, ctx.run_id, ctx.master, [ctx.connect_name(f) for f in ctx.fronts],
-                        self.info, self.rt.pool.kill_grace)
+        await self.rt.sweep(self.info)
 
     async def _sweep_before_rollback(self) -> None:
         """Our own in-flight commands were killed by their transports; a group that survived (a lost
@@ -140,8 +152,10 @@ class Execution:
     async def run(self, mode: str = "migrate") -> int:
         """``migrate`` (a new run); ``resume``, ``rollback`` or ``pause`` (of a run from the journal)."""
         ctx = self.ctx
-        self.hub.emit(RunStarted(ctx.run_id, ctx.uri, ctx.source.title, ctx.target.title,
-                                 tuple((i, s.name, s.host, s.title) for i, s in enumerate(self.steps))))
+        summary = self.op.summary(ctx)
+        self.hub.emit(RunStarted(ctx.run_id, summary.subject, summary.source, summary.target,
+                                 tuple((i, s.name, s.host, s.title) for i, s in enumerate(self.steps)),
+                                 operation=self.op.kind))
         background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._poll_requests())]
         try:
             if mode == "migrate":
@@ -165,11 +179,10 @@ class Execution:
             except Exception as exc:  # a bug must still leave the site whole: roll back what ran
                 failure = f"internal error: {exc!r}"
             if failure is None and self.abort_mode is None and not self.stop_after_group:
-                await self._finalize()
+                await self.op.cleanup(self.rt, self.settings.dump_retention_days)
                 await self._unlock()
                 warnings = "".join(f"; {s.data['warning']}" for s in self.steps if s.data.get("warning"))
-                return self._finish("succeeded", f"{ctx.uri} is on {ctx.target.title}" + await self._kept_aside()
-                                    + warnings)
+                return self._finish("succeeded", self.op.success(ctx) + await self._kept_aside() + warnings)
             if self.abort_mode == "pause" or (self.stop_after_group and failure is None):
                 why = ABORTED if self.abort_mode else "stopped at a safe point after a hang-up"
                 return self._finish("paused", f"{why}; continue with: qm-tui resume {ctx.run_id}, or undo with: "
@@ -292,12 +305,11 @@ class Execution:
                                     f"(the migration failed first: {reason}); when the cause is fixed run: "
                                     f"qm-tui rollback {self.ctx.run_id}", manual)
         try:
-            platform = await self.rt.hostmaster_platform()
+            problem = self.op.undone_problem(self.ctx, await self.rt.hostmaster_record())
         except QmError as exc:
             return self._finish("needs_attention", f"rolled back, but the hostmaster cannot be checked: {exc}")
-        if platform != self.ctx.source.nid:
-            return self._finish("needs_attention", f"rolled back, but the hostmaster has the site on platform "
-                                f"node {platform}, not {self.ctx.source.nid} ({self.ctx.source.title})")
+        if problem:
+            return self._finish("needs_attention", f"rolled back, but {problem}")
         await self._unlock()
         return self._finish("rolled_back", f"migration failed and was rolled back: {reason}")
 
@@ -306,7 +318,7 @@ class Execution:
         self.journal.set_step(self.ctx.run_id, i, undo_state="started", undo_started_at=time.time())
         self.emit_step(i, "undo", "started")
         self._crash(step, "undo_before")
-        deadline = time.monotonic() + self.runner.cfg.migrate.undo_retry_seconds
+        deadline = time.monotonic() + self.settings.undo_retry_seconds
         delay = 1.0
         while True:
             try:
@@ -339,26 +351,30 @@ class Execution:
     # --- lock and clean-up ------------------------------------------------------------------------
 
     async def _lock(self) -> bool:
+        """Every name the run holds, each a mkdir on M (atomic); all or none."""
         ctx = self.ctx
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         owner = lock_owner_line(ctx.run_id, since)
-        cmd = (f"mkdir -p -- {q(ctx.lock_dir.rsplit('/', 1)[0])} && mkdir -- {q(ctx.lock_dir)} && "
-               f"printf '%s\\n' {q(owner)} > {q(ctx.lock_dir + '/owner')}")
-        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
-        res = await t.run(cmd, timeout=60)
-        if res.outcome is not Outcome.OK:
-            held = await t.run(f"cat -- {q(ctx.lock_dir + '/owner')}", timeout=60)
-            self._finish("aborted", f"{ctx.master}: cannot take the lock {ctx.lock_dir}: "
-                         f"{held.stdout.strip() or res.stderr.strip() or res.error}")
-            return False
+        taken: list[str] = []
+        for lock in ctx.lock_dirs:
+            cmd = (f"mkdir -p -- {q(lock.rsplit('/', 1)[0])} && mkdir -- {q(lock)} && "
+                   f"printf '%s\\n' {q(owner)} > {q(lock + '/owner')}")
+            res = await self.rt.admin(ctx.master, cmd)
+            if res.outcome is not Outcome.OK:
+                held = await self.rt.admin(ctx.master, f"cat -- {q(lock + '/owner')}")
+                await self._unlock(taken)
+                self._finish("aborted", f"{ctx.master}: cannot take the lock {lock}: "
+                             f"{held.stdout.strip() or res.stderr.strip() or res.error}")
+                return False
+            taken.append(lock)
         return True
 
-    async def _unlock(self) -> None:
+    async def _unlock(self, locks: Sequence[str] | None = None) -> None:
         ctx = self.ctx
-        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
-        await t.run(f"if [ -d {q(ctx.lock_dir)} ] && grep -q -- {q('run ' + ctx.run_id + ' ')} "
-                    f"{q(ctx.lock_dir + '/owner')} 2>/dev/null; then rm -f -- {q(ctx.lock_dir + '/owner')} "
-                    f"&& rmdir -- {q(ctx.lock_dir)}; fi", timeout=60)
+        for lock in ctx.lock_dirs if locks is None else locks:
+            await self.rt.admin(ctx.master, f"if [ -d {q(lock)} ] && grep -q -- {q('run ' + ctx.run_id + ' ')} "
+                                f"{q(lock + '/owner')} 2>/dev/null; then rm -f -- {q(lock + '/owner')} "
+                                f"&& rmdir -- {q(lock)}; fi")
 
     async def _kept_aside(self) -> str:
         """Name what live traffic wrote into a verify skeleton and the swap kept aside (never deleted)."""
@@ -367,19 +383,9 @@ class Execution:
         ctx, found = self.ctx, []
         aside = fileops.swap_aside_dir(ctx.park_dir)
         for host in ctx.files_hosts:
-            t = await self.rt.pool.get(ctx.connect_name(host))
-            res = await t.run(f"ls -d -- {q(aside)}/* 2>/dev/null || true", timeout=60)
+            res = await self.rt.admin(host, f"ls -d -- {q(aside)}/* 2>/dev/null || true")
             found += [f"{host}:{line}" for line in res.stdout.splitlines() if line.strip()]
         if not found:
             return ""
         return ("; live traffic wrote into verify's empty skeleton, kept aside (review, then delete): "
                 + ", ".join(found))
-
-    async def _finalize(self) -> None:
-        """After success: drop old dumps (M's copy of files moved with the site: nothing else to remove)."""
-        ctx = self.ctx
-        t = await self.rt.pool.get(ctx.connect_name(ctx.master))
-        days = self.runner.cfg.migrate.dump_retention_days
-        dump_dir = ctx.dump_path.rsplit("/", 1)[0]
-        await t.run(f"find {q(dump_dir)} -maxdepth 1 -name '*.sql' -type f -mtime +{int(days)} -delete",
-                    timeout=600)

@@ -232,3 +232,15 @@ def files_fingerprint(site_dir: str) -> str:
 def exists(path: str) -> str:
     p = q(path)
     return f"if [ -e {p} ] || [ -L {p} ]; then echo yes; else echo no; fi"
+
+
+def remove_site_names(aegir_root: str, uri: str) -> str:
+    """A site name's vhosts (each web server's config dir on this host, apache and nginx) and its client
+    symlinks (``~/clients/<client>/<uri>``): what a renamed site leaves under its old name. Never a
+    directory, never anything outside those two places."""
+    r, u = q(aegir_root), q(uri)
+    return script(
+        f"for f in {r}/config/*/*/vhost.d/{u}; do if [ -f \"$f\" ] || [ -L \"$f\" ]; then "
+        f"rm -f -- \"$f\" && echo \"qm: removed $f\"; fi; done",
+        f"for f in {r}/clients/*/{u}; do if [ -L \"$f\" ]; then rm -f -- \"$f\" && echo \"qm: removed $f\"; fi; done",
+    )

@@ -18,7 +18,7 @@ import pymysql
 
 from ..config import DbConfig
 from ..errors import QmError
-from .model import PackageInstance, TaskStatus
+from .model import PackageInstance, SiteRecord, TaskStatus
 
 # Tables (and for some, columns) the product reads; a missing one is reported by name.
 REQUIRED_TABLES = (
@@ -298,6 +298,32 @@ class HostmasterDB:
             "SELECT a.alias, a.redirection FROM hosting_site_alias a JOIN node n ON n.vid = a.vid "
             "WHERE n.nid = %s ORDER BY a.alias", (site_nid,))
         return [str(r[0]) for r in rows], next((str(r[1]) for r in rows if r[1]), "")
+
+    async def name_uses(self, name: str) -> list[str]:
+        """Where the hostmaster already uses a name, in words: a site's title (any site not deleted), a
+        domain alias or redirection of a site's current revision, or any context (site, platform, server)."""
+        rows = await self.query(
+            "SELECT CONCAT('site node ', n.nid, ' (', n.title, ')') FROM node n JOIN hosting_site s ON s.vid = n.vid "
+            "WHERE n.type = 'site' AND LOWER(n.title) = %s AND s.status <> -2 "
+            "UNION ALL SELECT CONCAT('an alias of site node ', a.nid) FROM hosting_site_alias a "
+            "JOIN node n ON n.vid = a.vid JOIN hosting_site s ON s.vid = n.vid "
+            "WHERE LOWER(a.alias) = %s AND s.status <> -2 "
+            "UNION ALL SELECT CONCAT('the redirection of site node ', a.nid) FROM hosting_site_alias a "
+            "JOIN node n ON n.vid = a.vid JOIN hosting_site s ON s.vid = n.vid "
+            "WHERE LOWER(a.redirection) = %s AND s.status <> -2 "
+            "UNION ALL SELECT CONCAT('the context of node ', c.nid) FROM hosting_context c WHERE LOWER(c.name) = %s",
+            (name, name, name, name))
+        return list(dict.fromkeys(str(r[0]) for r in rows))
+
+    async def site_record(self, site_nid: int) -> SiteRecord | None:
+        """The site node as the hostmaster has it now: platform, title and context name."""
+        rows = await self.query(
+            "SELECT s.platform, n.title, c.name FROM node n JOIN hosting_site s ON s.vid = n.vid "
+            "LEFT JOIN hosting_context c ON c.nid = n.nid WHERE n.nid = %s", (site_nid,))
+        if not rows:
+            return None
+        platform, title, context = rows[0]
+        return SiteRecord(site_nid, int(platform), str(title), str(context) if context is not None else None)
 
     async def site_packages(self, site_nid: int) -> list[PackageInstance]:
         """The source side: the site's own rows, site-local code (platform = -1) excluded."""

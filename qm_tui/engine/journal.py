@@ -146,6 +146,10 @@ class RunRecord:
         return fresh and pid_alive(self.runner_pid, self.runner_start, self.runner_boot)
 
     @property
+    def operation(self) -> str:
+        return str(self.plan.get("operation") or "migrate")
+
+    @property
     def public_state(self) -> str:
         """running, succeeded, rolled_back, needs_attention, interrupted, aborted."""
         if self.state in ("running", "rolling_back"):
@@ -303,11 +307,13 @@ class Journal:
         return [r for r in (self.get_run(i) for i in ids) if r is not None]
 
     def active_runs_for(self, site: str) -> list[RunRecord]:
+        """Unfinished runs holding the name ``site``: as their site, or as the new name of a rename."""
         ids = [r[0] for r in self.db.execute(
-            "SELECT id FROM runs WHERE site = ? "
+            "SELECT id FROM runs WHERE (site = ? OR target_platform = ?) "
             "AND state IN ('running', 'rolling_back', 'paused', 'needs_attention')",
-            (site,))]
-        return [r for r in (self.get_run(i) for i in ids) if r is not None]
+            (site, site))]
+        runs = [r for r in (self.get_run(i) for i in ids) if r is not None]
+        return [r for r in runs if r.site == site or r.plan.get("operation") == "rename"]
 
     def events_since(self, run_id: str, after_id: int = 0, limit: int = 5000
                      ) -> list[tuple[int, float, int | None, str | None, str, str]]:

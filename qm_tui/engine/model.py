@@ -126,3 +126,13 @@ class Inventory:
     platforms: list[Platform] = field(default_factory=list)
     servers: list[Server] = field(default_factory=list)
     schema: str = "aegir3"
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    """The hostmaster's record of one site node, as it is now (what a run's bookkeeping changes)."""
+
+    nid: int
+    platform: int
+    title: str
+    context: str | None

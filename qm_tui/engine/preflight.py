@@ -13,11 +13,11 @@ from .dbdump import option_file, size_command
 from .eligibility import TargetVerdict
 from .journal import Journal
 from .model import SiteStatus
+from .operations.context import SiteMoveContext
 from .phpfiles import PhpParseError, parse_alias, parse_drushrc
-from .plan import MigrationContext
 from .preflight_aegir import AegirNow, freshness_problems, read_aegir, task_problems
 from .safety import UnsafeValue, check_host, sh_join
-from .steps import SSH_OPTS
+from .steps.base import SSH_OPTS
 from .transport import Outcome, Transport, TransportPool
 
 q = shlex.quote
@@ -39,12 +39,12 @@ async def _out(t: Transport, cmd: str, input: str | None = None) -> tuple[bool, 
     return res.outcome is Outcome.OK, (res.stdout if res.outcome is Outcome.OK else (res.stderr or res.error or ""))
 
 
-async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: TransportPool, journal: Journal,
+async def preflight(ctx: SiteMoveContext, verdict: TargetVerdict | None, pool: TransportPool, journal: Journal,
                     hostmaster: DbConfig) -> list[str]:
     """Every problem, with its host. Reads the hostmaster afresh (``hostmaster``): the queue and verify
     times count as they are right before the run acts, not as they were when it was planned."""
     problems: list[str] = []
-    if not verdict.selectable:
+    if verdict is not None and not verdict.selectable:
         problems += [f"target {ctx.target.title}: {r}" for r in verdict.reasons]
     if ctx.site.status is not SiteStatus.ENABLED:
         problems.append(f"site {ctx.uri} is {ctx.site.status.label}, not enabled")
@@ -56,8 +56,9 @@ async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: Transpo
         problems += task_problems(ctx, aegir.tasks)
     except QmError as exc:
         problems.append(str(exc))
-    for run in journal.active_runs_for(ctx.uri):
-        problems.append(f"run {run.id} ({run.public_state}) holds {ctx.uri}; see: qm-tui run show {run.id}")
+    for name in ctx.lock_keys:
+        for run in journal.active_runs_for(name):
+            problems.append(f"run {run.id} ({run.public_state}) holds {name}; see: qm-tui run show {run.id}")
 
     hosts = list(dict.fromkeys([ctx.master, *ctx.fronts]))
     transports: dict[str, Transport] = {}
@@ -94,7 +95,7 @@ async def preflight(ctx: MigrationContext, verdict: TargetVerdict, pool: Transpo
     return problems
 
 
-async def _exists_problems(ctx: MigrationContext, host: str, t: Transport) -> list[str]:
+async def _exists_problems(ctx: SiteMoveContext, host: str, t: Transport) -> list[str]:
     out = []
     ok, res = await _out(t, fileops.exists(ctx.dst_dir))
     if res.strip() == "yes":
@@ -103,14 +104,14 @@ async def _exists_problems(ctx: MigrationContext, host: str, t: Transport) -> li
     for path in res.split():
         run_id = path.rsplit(f"{ctx.uri}.", 1)[-1]
         out.append(f"{host}: parking dir {path} from run {run_id} exists; see: qm-tui run show {run_id}")
-    ok, res = await _out(t, f"if [ -d {q(ctx.lock_dir)} ]; then cat -- {q(ctx.lock_dir)}/owner 2>/dev/null "
-                            "|| echo unknown; fi")
-    if ok and res.strip():
-        out.append(f"{host}: lock {ctx.lock_dir} is held ({res.strip()})")
+    for lock in ctx.lock_dirs:
+        ok, res = await _out(t, f"if [ -d {q(lock)} ]; then cat -- {q(lock)}/owner 2>/dev/null || echo unknown; fi")
+        if ok and res.strip():
+            out.append(f"{host}: lock {lock} is held ({res.strip()})")
     return out
 
 
-async def _front_checks(ctx: MigrationContext, front: str, t: Transport) -> list[str]:
+async def _front_checks(ctx: SiteMoveContext, front: str, t: Transport) -> list[str]:
     out: list[str] = []
     for tool in ("rsync", "mv", "stat", "mountpoint"):
         ok, _ = await _out(t, f"command -v {tool} >/dev/null")
@@ -156,7 +157,7 @@ _SSH_SCRIPT = (
 )
 
 
-async def _master_to_fronts(ctx: MigrationContext, m: Transport) -> list[str]:
+async def _master_to_fronts(ctx: SiteMoveContext, m: Transport) -> list[str]:
     """M must reach every remote front over SSH as the run will (rsync pushes, provision-verify's sync):
     a wrong known_hosts line on M would otherwise refuse the run only mid-way, in verify."""
     servers = await _server_aliases(ctx, m)
@@ -166,7 +167,7 @@ async def _master_to_fronts(ctx: MigrationContext, m: Transport) -> list[str]:
     return [p for res in results for p in res]
 
 
-async def _server_aliases(ctx: MigrationContext, m: Transport) -> dict[str, dict[str, object]]:
+async def _server_aliases(ctx: SiteMoveContext, m: Transport) -> dict[str, dict[str, object]]:
     """M's server contexts (one command for all): provision syncs to script_user@remote_host of each."""
     drush_dir = q(f"{ctx.aegir_root}/.drush")
     ok, text = await _out(m, f"for f in {drush_dir}/server_*.alias.drushrc.php; do [ -f \"$f\" ] || continue; "
@@ -181,7 +182,7 @@ async def _server_aliases(ctx: MigrationContext, m: Transport) -> dict[str, dict
     return servers
 
 
-async def _ssh_from_master(ctx: MigrationContext, m: Transport, front: str,
+async def _ssh_from_master(ctx: SiteMoveContext, m: Transport, front: str,
                            servers: dict[str, dict[str, object]], default_user: str) -> list[str]:
     rec = next((r for r in servers.values() if r.get("context_type") == "server"
                 and str(r.get("remote_host") or "").lower() == front.lower()), {})
@@ -225,7 +226,7 @@ def ssh_cause(text: str) -> str:
     return lines[-1] if lines else "ssh failed"
 
 
-async def _dump_space(ctx: MigrationContext, m: Transport) -> list[str]:
+async def _dump_space(ctx: SiteMoveContext, m: Transport) -> list[str]:
     ok, text = await _out(m, sh_join(["cat", "--", f"{ctx.src_dir}/drushrc.php"]))
     if not ok:
         return [f"{ctx.master}: cannot read {ctx.src_dir}/drushrc.php (the site's DB credentials)"]

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from ..config import DbConfig
 from .hostmaster_db import ActiveTask, HostmasterDB
-from .plan import MigrationContext
+from .operations.context import SiteMoveContext
 from .transport import Outcome, Transport
 
 q = shlex.quote
@@ -46,7 +46,7 @@ class AegirNow:
     verified: dict[int, int]  # site and platform nid -> unix time (0: never)
 
 
-def watched_nodes(ctx: MigrationContext) -> dict[int, str]:
+def watched_nodes(ctx: SiteMoveContext) -> dict[int, str]:
     """Every node whose Aegir task could race the run, named by its role(s) in it."""
     roles = [(ctx.site.nid, f"site {ctx.uri}"), (ctx.source.nid, f"source platform {ctx.source.title}"),
              (ctx.target.nid, f"target platform {ctx.target.title}"),
@@ -59,7 +59,7 @@ def watched_nodes(ctx: MigrationContext) -> dict[int, str]:
     return out
 
 
-async def read_aegir(ctx: MigrationContext, cfg: DbConfig) -> AegirNow:
+async def read_aegir(ctx: SiteMoveContext, cfg: DbConfig) -> AegirNow:
     """Raises HostmasterError (one line) when the hostmaster cannot be read."""
     async with HostmasterDB(cfg) as db:
         tasks = await db.active_tasks(watched_nodes(ctx))
@@ -67,7 +67,7 @@ async def read_aegir(ctx: MigrationContext, cfg: DbConfig) -> AegirNow:
     return AegirNow(tasks, verified)
 
 
-def task_problems(ctx: MigrationContext, tasks: list[ActiveTask]) -> list[str]:
+def task_problems(ctx: SiteMoveContext, tasks: list[ActiveTask]) -> list[str]:
     names = watched_nodes(ctx)
     return [f"the hostmaster has a {t.status.label} {printable(t.task_type)} task (node {t.nid}) for the "
             f"{names.get(t.rid, 'node')} (node {t.rid}): let Aegir finish it (or cancel it) first" for t in tasks]
@@ -90,7 +90,7 @@ class Tree(NamedTuple):
     prune: str
 
 
-async def freshness_problems(ctx: MigrationContext, verified: dict[int, int], m: Transport,
+async def freshness_problems(ctx: SiteMoveContext, verified: dict[int, int], m: Transport,
                              front: Transport | None) -> list[str]:
     """The target and source platforms and the site's own code on M, the site's code also on its single
     remote front (``front``: authoritative for it, fetched over M's copy by the run)."""

@@ -1,47 +1,25 @@
-"""Plans and starts quick migrates; resumes or rolls back runs recorded in the journal.
+"""Plans and starts operations (migrate, rename); resumes or rolls back runs recorded in the journal.
 
-``Runner.prepare`` turns a site and a target into a validated context and the ordered steps;
-``Runner.migrate`` preflights and runs them (``execution.Execution``); ``Runner.recover`` rebuilds a
-run from the journal, settles what a crash left unknown by probing the hosts, then resumes it or
-rolls it back.
+``Runner.prepare_op`` turns a site and an operation's argument into a validated context and the ordered
+steps (``operations``); ``Runner.start`` preflights and runs them (``execution.Execution`` with the live
+runtime); ``Runner.recover`` rebuilds a run from the journal, settles what a crash left unknown by
+probing the hosts, then resumes it or rolls it back.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import asdict, dataclass, fields
-from typing import Any
 
 from ..config import Config
 from ..errors import QmError
-from . import drush, service
-from .eligibility import TargetVerdict
 from .events import EventSink
-from .execution import EXIT_ATTENTION, EXIT_MIGRATED, EXIT_REFUSED, EXIT_ROLLED_BACK, Execution
-from .hostmaster_db import HostmasterDB
+from .execution import EXIT_ATTENTION, EXIT_MIGRATED, EXIT_REFUSED, EXIT_ROLLED_BACK, Execution, Settings
 from .journal import Journal, RunRecord, lock_owner_alive, new_run_id
-from .model import Platform, PlatformStatus, Site, SiteStatus
-from .plan import MigrationContext, build_context
-from .preflight import Refused, preflight
-from .steps import (
-    AegirVerifyTask,
-    CacheClear,
-    DumpDb,
-    FetchCode,
-    HostingImport,
-    Maintenance,
-    MoveSiteDir,
-    ParkFiles,
-    ProvisionSave,
-    PushSite,
-    RemoveOldAliases,
-    RemoveOldSiteDir,
-    RestoreFiles,
-    Step,
-    UpdateDb,
-    Verify,
-)
+from .operations import Prepared, get_operation
+from .operations.migrate import build_steps
+from .preflight import Refused
+from .runtime import LiveRuntime
 from .sweep import SweepRefused
 from .transport import TransportPool
 
@@ -61,33 +39,6 @@ class AlreadyDone(Exception):
         self.code = code
 
 
-def build_steps(ctx: MigrationContext) -> list[Step]:
-    steps: list[Step] = [Maintenance(ctx, True), DumpDb(ctx)]
-    steps += [ParkFiles(ctx, h) for h in ctx.files_hosts]
-    if ctx.authoritative_front:
-        steps.append(FetchCode(ctx))
-    # Verify before updatedb, as provision's deploy rewrites settings.php first: the old settings.php
-    # includes the source platform's settings and the site's local.settings.php by absolute path,
-    # gone with the move, so updates would run without the site's own overrides.
-    steps += [MoveSiteDir(ctx), ProvisionSave(ctx), Verify(ctx), UpdateDb(ctx), CacheClear(ctx)]
-    steps += [PushSite(ctx, f) for f in ctx.remote_fronts]
-    steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
-    steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
-    steps += [RemoveOldAliases(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
-    steps.append(HostingImport(ctx))
-    if ctx.aegir_verify_task:
-        steps.append(AegirVerifyTask(ctx))
-    steps.append(Maintenance(ctx, False))
-    return steps
-
-
-@dataclass
-class Prepared:
-    ctx: MigrationContext
-    verdict: TargetVerdict
-    steps: list[Step]
-
-
 class Runner:
     def __init__(self, cfg: Config, journal: Journal | None = None) -> None:
         self.cfg = cfg
@@ -105,57 +56,58 @@ class Runner:
     # --- planning -------------------------------------------------------------------------------
 
     async def prepare(self, uri: str, platform: str, strict: bool, run_id: str | None = None) -> Prepared:
-        st = await service.targets(self.cfg, uri, strict=strict, only=platform)
-        verdict = st.verdicts[0]
-        servers = st.snapshot.servers
-        web = servers.get(st.source.web_server)
-        master_title = next((s.title for s in servers.values() if s.context == "server_master"),
-                            self.cfg.hostmaster.server)
-        async with HostmasterDB(self.cfg.hostmaster.db) as db:
-            aliases = await db.site_aliases(st.site.nid)
-        masters = [servers[m].title for m, kind in st.snapshot.members.get(st.source.web_server, [])
-                   if kind == "master" and m in servers]
-        ctx = build_context(self.cfg, run_id or new_run_id(), st.site, st.source, verdict.platform,
-                            master_title, web.http_type if web else None,
-                            verdict.profile.short_name if verdict.profile else None, aliases, masters)
-        return Prepared(ctx, verdict, build_steps(ctx))
+        """A quick migrate of ``uri`` to ``platform``."""
+        return await self.prepare_op("migrate", uri, platform, strict, run_id)
+
+    async def prepare_op(self, kind: str, uri: str, arg: str, strict: bool = False,
+                         run_id: str | None = None) -> Prepared:
+        """Any operation (``migrate`` to platform ``arg``, ``rename`` to name ``arg``): facts and steps."""
+        return await get_operation(kind).prepare(self.cfg, uri, arg, strict, run_id or new_run_id())
 
     async def break_lock(self, prep: Prepared) -> str | None:
         """Remove the site's lock on M when its owner is not alive (an explicit operator decision)."""
         ctx = prep.ctx
         t = await self.pool.get(ctx.connect_name(ctx.master))
-        lock = shlex.quote(ctx.lock_dir)
-        res = await t.run(f"cat -- {lock}/owner 2>/dev/null || [ ! -d {lock} ] || echo unknown owner", timeout=60)
-        owner = res.stdout.strip()
-        if not owner:
-            return None
-        m = re.match(r"run (\S+) pid (\d+) on (\S+)", owner)
-        if m:
-            run = self.journal.get_run(m.group(1))
-            # The journal knows the run's current driver; else the line's pid, start time and boot id decide.
-            alive = run.runner_alive if run else lock_owner_alive(owner)
-            if alive:
-                raise RecoveryError(f"the lock {ctx.lock_dir} on {ctx.master} belongs to a live runner ({owner}); "
-                                    f"not breaking it")
-        await t.run(f"rm -f -- {lock}/owner && rmdir -- {lock}", timeout=60)
-        return f"broke the stale lock {ctx.lock_dir} on {ctx.master} ({owner})"
+        notes = []
+        for lock_dir in ctx.lock_dirs:
+            lock = shlex.quote(lock_dir)
+            res = await t.run(f"cat -- {lock}/owner 2>/dev/null || [ ! -d {lock} ] || echo unknown owner", timeout=60)
+            owner = res.stdout.strip()
+            if not owner:
+                continue
+            m = re.match(r"run (\S+) pid (\d+) on (\S+)", owner)
+            if m:
+                run = self.journal.get_run(m.group(1))
+                # The journal knows the run's current driver; else the line's pid, start time and boot id decide.
+                alive = run.runner_alive if run else lock_owner_alive(owner)
+                if alive:
+                    raise RecoveryError(f"the lock {lock_dir} on {ctx.master} belongs to a live runner ({owner}); "
+                                        f"not breaking it")
+            await t.run(f"rm -f -- {lock}/owner && rmdir -- {lock}", timeout=60)
+            notes.append(f"broke the stale lock {lock_dir} on {ctx.master} ({owner})")
+        return "; ".join(notes) or None
 
     async def check(self, prep: Prepared) -> list[str]:
         # Aegir's queue is read by preflight itself, as late as possible (after any confirmation).
-        return await preflight(prep.ctx, prep.verdict, self.pool, self.journal, self.cfg.hostmaster.db)
+        return await prep.op.preflight(prep, self.pool, self.journal, self.cfg)
+
+    def execution(self, prep: Prepared, states: dict[int, str] | None = None,
+                  undo_states: dict[int, str | None] | None = None) -> Execution:
+        mc = self.cfg.migrate
+        return Execution(LiveRuntime(self.cfg, prep.ctx, self.pool), prep.op, prep.steps, self.journal,
+                         self.sinks, Settings(mc.undo_retry_seconds, mc.dump_retention_days), states, undo_states)
 
     # --- running --------------------------------------------------------------------------------
 
-    async def migrate(self, prep: Prepared, preflighted: bool = False) -> int:
-        """Preflight, lock, run, roll back on failure. Returns the CLI exit code."""
+    async def start(self, prep: Prepared, preflighted: bool = False) -> int:
+        """Preflight, lock, run, roll back on failure (any operation). Returns the CLI exit code."""
         problems = [] if preflighted else await self.check(prep)
         if problems:
             raise Refused(problems)
-        ctx, steps = prep.ctx, prep.steps
-        plan = {"context": _ctx_json(ctx), "steps": [[s.name, s.host, s.title] for s in steps]}
-        self.journal.create_run(ctx.run_id, ctx.uri, ctx.site.nid, ctx.source.title, ctx.target.title, plan,
-                                [(s.name, s.host, s.title) for s in steps])
-        execution = Execution(self, ctx, steps)
+        ctx, steps, summary = prep.ctx, prep.steps, prep.summary
+        self.journal.create_run(ctx.run_id, summary.subject, ctx.site.nid, summary.source, summary.target,
+                                prep.plan_record(), [(s.name, s.host, s.title) for s in steps])
+        execution = self.execution(prep)
         self.current = execution
         return await execution.run()
 
@@ -185,15 +137,16 @@ class Runner:
                                 "(start a new migration instead)")
         if action == "resume" and any(s.undo_state for s in run.steps):
             raise RecoveryError(f"run {run_id} had started rolling back; finish that with: qm-tui rollback {run_id}")
-        ctx = _ctx_from_json(self.cfg, run.plan["context"])
-        steps = build_steps(ctx)
+        op = get_operation(run.operation)
+        ctx = op.context.from_json(self.cfg, run.plan["context"])
+        steps = op.steps(ctx)
         if [[s.name, s.host] for s in steps] != [[n, h] for n, h, _t in run.plan["steps"]]:
             raise RecoveryError(f"run {run_id}: the journaled plan does not match this version of qm-tui")
         for step, rec in zip(steps, run.steps, strict=True):
             step.data = dict(rec.data)
         states = {i: rec.state for i, rec in enumerate(run.steps)}
         undo_states = {i: rec.undo_state for i, rec in enumerate(run.steps)}
-        execution = Execution(self, ctx, steps, states, undo_states)
+        execution = self.execution(Prepared(op, ctx, steps), states, undo_states)
         try:
             # Before anything is probed or undone: the dead runner's commands may still be at work.
             await execution.sweep()
@@ -207,28 +160,5 @@ class Runner:
         self.current = execution
         return await execution.run(mode=action)
 
-
-
-
-def _ctx_json(ctx: MigrationContext) -> dict[str, object]:
-    d = asdict(ctx)
-    d.pop("templates", None)
-    return d
-
-
-def _ctx_from_json(cfg: Config, d: dict[str, Any]) -> MigrationContext:
-    """The context journaled at the start of a run (templates come from today's config)."""
-    site = dict(d["site"])
-    site["status"] = SiteStatus(site["status"])
-    site["fronts"] = tuple(site.get("fronts") or ())
-    plats = []
-    for key in ("source", "target"):
-        p = dict(d[key])
-        p["status"] = PlatformStatus(p["status"])
-        p["fronts"] = tuple(p.get("fronts") or ())
-        plats.append(Platform(**p))
-    names = {f.name for f in fields(MigrationContext)}
-    values = {k: v for k, v in d.items() if k in names and k not in ("site", "source", "target")}
-    values["fronts"] = tuple(values.get("fronts") or ())
-    values["templates"] = drush.merge_templates(cfg.migrate.templates)
-    return MigrationContext(site=Site(**site), source=plats[0], target=plats[1], **values)
+    async def migrate(self, prep: Prepared, preflighted: bool = False) -> int:
+        return await self.start(prep, preflighted)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..config import Config
 from ..errors import QmError
@@ -20,9 +20,12 @@ from .dbdump import option_file
 from .events import Event, EventSink, Output, StepChanged
 from .hostmaster_db import HostmasterDB
 from .journal import Journal
+from .model import SiteRecord
+from .operations.context import SiteMoveContext
 from .phpfiles import PhpParseError, parse_drushrc
-from .plan import MigrationContext
 from .safety import sh_join
+from .steps.base import Runtime
+from .sweep import sweep_run
 from .transport import CmdResult, Outcome, TransportPool
 
 if TYPE_CHECKING:
@@ -80,14 +83,37 @@ class EventHub:
         self._files.clear()
 
 
-class LiveRuntime:
-    """The ``steps.Runtime`` used by the runner."""
+class ExecRuntime(Runtime, Protocol):
+    """What ``Execution`` runs with, besides the steps' ``Runtime``: commands outside any step (the lock,
+    clean-up) and the sweep of a run's processes. Injected: ``LiveRuntime`` here, a scripted fake in the
+    unit tests."""
 
-    def __init__(self, cfg: Config, ctx: MigrationContext, pool: TransportPool, hub: EventHub,
-                 journal: Journal, seq_of: Callable[[Step], int]) -> None:
-        self.cfg, self.ctx, self.pool, self.hub, self.journal = cfg, ctx, pool, hub, journal
-        self.seq_of = seq_of
+    async def admin(self, host: str, cmd: str, timeout: float = 60) -> CmdResult: ...
+
+    async def sweep(self, say: Callable[[str, str], None]) -> None: ...
+
+    def bind(self, hub: EventHub, seq_of: Callable[[Step], int]) -> None: ...
+
+
+class LiveRuntime:
+    """The runtime of a real run: SSH (or local) transports, the site's credentials, the hostmaster DB."""
+
+    def __init__(self, cfg: Config, ctx: SiteMoveContext, pool: TransportPool) -> None:
+        self.cfg, self.ctx, self.pool = cfg, ctx, pool
         self._creds: dict[str, object] | None = None
+
+    def bind(self, hub: EventHub, seq_of: Callable[[Step], int]) -> None:
+        """Where output goes (the execution's hub) and how a step is numbered."""
+        self.hub, self.journal, self.seq_of = hub, hub.journal, seq_of
+
+    async def admin(self, host: str, cmd: str, timeout: float = 60) -> CmdResult:
+        t = await self.pool.get(self.ctx.connect_name(host))
+        return await t.run(cmd, timeout=timeout)
+
+    async def sweep(self, say: Callable[[str, str], None]) -> None:
+        ctx = self.ctx
+        hosts: Sequence[str] = [ctx.connect_name(f) for f in ctx.fronts]
+        await sweep_run(self.pool, ctx.run_id, ctx.master, hosts, say, self.pool.kill_grace)
 
     async def sh(self, step: Step, host: str, cmd: str, *, display: str | None = None,
                  timeout: float | None = None, quiet: bool = False,
@@ -99,7 +125,8 @@ class LiveRuntime:
             self.hub.emit(Output(run_id, seq, host, "cmd", display or cmd))
 
         def on_line(stream: str, line: str) -> None:
-            if not quiet:
+            # "@@..." lines are markers for the step (inodes, counts), not for people.
+            if not quiet and not line.startswith("@@"):
                 self.hub.emit(Output(run_id, seq, host, stream, line))
 
         def on_pgid(pgid: int) -> None:
@@ -149,13 +176,11 @@ class LiveRuntime:
         return self._creds
 
     async def with_db_credentials(self, step: Step, host: str, cmd_template: str,
-                                  timeout: float | None = None) -> CmdResult:
+                                  timeout: float | None = None, display: str | None = None) -> CmdResult:
         cnf, db = option_file(await self.site_credentials(step), self.ctx.db_socket)
         cmd = cmd_template.replace("{db}", shlex.quote(db))
-        return await self.sh(step, host, cmd, timeout=timeout, input=cnf)
+        return await self.sh(step, host, cmd, timeout=timeout, input=cnf, display=display)
 
-    async def hostmaster_platform(self) -> int | None:
+    async def hostmaster_record(self) -> SiteRecord | None:
         async with HostmasterDB(self.cfg.hostmaster.db) as db:
-            rows = await db.query("SELECT s.platform FROM node n JOIN hosting_site s ON s.vid = n.vid "
-                                  "WHERE n.nid = %s", (self.ctx.site.nid,))
-        return int(rows[0][0]) if rows else None
+            return await db.site_record(self.ctx.site.nid)

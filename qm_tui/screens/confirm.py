@@ -27,7 +27,7 @@ from .messages import PlanChecked
 from .modal import ModalDialog
 
 if TYPE_CHECKING:
-    from ..engine.runner import Prepared
+    from ..engine.operations import Prepared
 
 __all__ = ["ChooseAction", "ConfirmAction", "MigrateConfirm", "PrepareFn", "platform_key", "prepare_and_check"]
 
@@ -41,15 +41,10 @@ def platform_key(platform: Platform) -> str:
 
 
 async def prepare_and_check(cfg: Config, uri: str, platform: str, strict: bool) -> tuple[Prepared, list[str]]:
-    """The plan and its preflight, as ``qm-tui plan`` does; changes nothing on any host."""
-    from ..engine.runner import Runner  # the SSH stack is only needed once a migration is asked for
+    """The migrate's plan and its preflight, as ``qm-tui plan`` does; changes nothing on any host."""
+    from ..engine.planning import prepare_and_check as engine_prepare  # the SSH stack: only once asked for
 
-    runner = Runner(cfg)
-    try:
-        prep = await runner.prepare(uri, platform, strict)
-        return prep, await runner.check(prep)
-    finally:
-        await runner.close()
+    return await engine_prepare(cfg, uri, platform, strict)
 
 
 class ChooseAction(ModalDialog["str | None"]):
@@ -213,7 +208,7 @@ class MigrateConfirm(ModalDialog["Prepared | None"]):
 
     @on(PlanChecked)
     def _checked(self, message: PlanChecked) -> None:
-        from ..engine.runner import Prepared
+        from ..engine.operations import Prepared
 
         assert isinstance(message.prepared, Prepared)
         prep = self.prepared = message.prepared

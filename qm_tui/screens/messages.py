@@ -122,6 +122,14 @@ class MigrateRequested(Message):
         self.strict = strict
 
 
+class RenameRequested(Message):
+    """The user asked to quick-rename ``site`` (same platform, new name)."""
+
+    def __init__(self, site: Site) -> None:
+        super().__init__()
+        self.site = site
+
+
 class OpenRuns(Message):
     """Show the Runs screen (history from the journal)."""
 

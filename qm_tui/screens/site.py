@@ -19,7 +19,7 @@ from ..engine.eligibility import TargetVerdict
 from ..engine.model import Platform, Site
 from ..engine.service import SiteTargets
 from .base import EngineScreen, fmt_date
-from .messages import MigrateRequested, OpenCompare, TargetsLoaded
+from .messages import MigrateRequested, OpenCompare, RenameRequested, TargetsLoaded
 
 __all__ = ["SiteScreen", "site_details"]
 
@@ -57,12 +57,13 @@ def _count(n: int, style: str) -> Text:
 
 class SiteScreen(EngineScreen):
     BINDING_GROUP_TITLE = "Site"
-    DANGEROUS = frozenset({"migrate"})
+    DANGEROUS = frozenset({"migrate", "rename"})
     BINDINGS: ClassVar[list[BindingType]] = [
         # enter on the table does the same (DataTable.RowSelected); the table's own enter binding
         # shadows ours, so say it in the key display.
         Binding("c", "compare", "Compare", id="site.compare", key_display="c/⏎"),
         Binding("m", "migrate", "Migrate", id="site.migrate"),
+        Binding("n", "rename", "Rename", id="site.rename", tooltip="Rename: same platform, new domain"),
         Binding("t", "toggle_strict", "Strict", id="site.strict"),
         Binding("r", "reload", "Refresh", id="site.refresh"),
     ]
@@ -193,6 +194,11 @@ class SiteScreen(EngineScreen):
                         severity="warning")
             return
         self.post_message(MigrateRequested(self.targets.site, v.platform, self.qm.strict))
+
+    def action_rename(self) -> None:
+        if self.targets is None or self.qm.read_only:
+            return
+        self.post_message(RenameRequested(self.targets.site))
 
     def action_toggle_strict(self) -> None:
         self.qm.strict = not self.qm.strict

@@ -1,21 +1,30 @@
-"""The facts of one quick migrate (validated) and the ordered plan of steps."""
+"""The facts of one operation on a site (validated before anything can reach a command line).
+
+``SiteMoveContext`` is what every operation that moves a site's directory shares: migrate (another
+platform, same name) and rename (same platform, another name) are both Aegir's "migrate" task, which
+takes a target platform and a new URI. Contexts are frozen and round-trip through JSON: the journal
+keeps one per run, and recovery rebuilds the same steps from it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Self
 
-from ..config import Config
-from . import drush
-from .model import Platform, Site
-from .safety import check_context, check_host, check_path, check_uri
-from .versions import core_major
+from ...config import Config
+from ...errors import QmError
+from .. import drush
+from ..model import Platform, PlatformStatus, Site, SiteStatus
+from ..safety import check_context, check_host, check_path, check_uri
+from ..versions import core_major
 
 LOCAL = "localhost"
 
 
 @dataclass(frozen=True)
-class MigrationContext:
+class SiteMoveContext:
+    kind: ClassVar[str] = ""
     run_id: str
     site: Site
     source: Platform
@@ -40,18 +49,32 @@ class MigrationContext:
     redirection: str = ""
     aegir_verify_task: bool = False  # migrate.aegir_verify_task at the start of the run
     pack_masters: tuple[str, ...] = ()  # a pack's master web servers (server titles): they hold its code
+    new_uri: str = ""  # the site's name after the operation ("": unchanged)
 
     @property
     def uri(self) -> str:
+        """The site's name when the run started (names its parking dir, dump and journal record)."""
         return self.site.uri
 
     @property
+    def src_uri(self) -> str:
+        return self.site.uri
+
+    @property
+    def dst_uri(self) -> str:
+        return self.new_uri or self.site.uri
+
+    @property
+    def renamed(self) -> bool:
+        return self.dst_uri != self.src_uri
+
+    @property
     def src_dir(self) -> str:
-        return f"{self.source.publish_path}/sites/{self.uri}"
+        return f"{self.source.publish_path}/sites/{self.src_uri}"
 
     @property
     def dst_dir(self) -> str:
-        return f"{self.target.publish_path}/sites/{self.uri}"
+        return f"{self.target.publish_path}/sites/{self.dst_uri}"
 
     @property
     def park_dir(self) -> str:
@@ -66,8 +89,17 @@ class MigrationContext:
         return f"{self.aegir_root}/{self.dump_dir}/{self.uri}-{self.run_id}.sql"
 
     @property
+    def lock_keys(self) -> tuple[str, ...]:
+        """Every name the run holds: no other run may touch the site under either of them."""
+        return tuple(dict.fromkeys((self.src_uri, self.dst_uri)))
+
+    @property
+    def lock_dirs(self) -> tuple[str, ...]:
+        return tuple(f"{self.aegir_root}/.qm-tui/locks/{k}" for k in self.lock_keys)
+
+    @property
     def lock_dir(self) -> str:
-        return f"{self.aegir_root}/.qm-tui/locks/{self.uri}"
+        return self.lock_dirs[0]
 
     @property
     def tmp_dir(self) -> str:
@@ -116,18 +148,54 @@ class MigrationContext:
             return None
         return self.fronts[0]
 
-    def drush(self, name: str, major: int | None, **values: str | int) -> str:
-        return drush.render(self.templates, name, major, drush=self.drush_cmd, uri=self.uri,
-                            aliases=",".join(self.aliases), redirection=self.redirection or "0", **values)
+    def drush(self, name: str, major: int | None, uri: str | None = None, **values: str | int) -> str:
+        return drush.render(self.templates, name, major, drush=self.drush_cmd, uri=uri or self.src_uri,
+                            aliases=",".join(self.aliases), redirection=self.redirection or "0",
+                            site_nid=self.site.nid, **values)
+
+    def drush_src(self, name: str, **values: str | int) -> str:
+        """A drush command on the site as it was: its old name, the source platform's core."""
+        return self.drush(name, self.src_major, self.src_uri, **values)
+
+    def drush_dst(self, name: str, **values: str | int) -> str:
+        """A drush command on the site as it will be: its new name, the target platform's core."""
+        return self.drush(name, self.dst_major, self.dst_uri, **values)
+
+    # --- the journal's copy ---------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("templates", None)  # from today's config on recovery
+        return d
+
+    @classmethod
+    def from_json(cls, cfg: Config, d: dict[str, Any]) -> Self:
+        site = dict(d["site"])
+        site["status"] = SiteStatus(site["status"])
+        site["fronts"] = tuple(site.get("fronts") or ())
+        plats = []
+        for key in ("source", "target"):
+            p = dict(d[key])
+            p["status"] = PlatformStatus(p["status"])
+            p["fronts"] = tuple(p.get("fronts") or ())
+            plats.append(Platform(**p))
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in names and k not in ("site", "source", "target")}
+        for key in ("fronts", "aliases", "pack_masters"):
+            values[key] = tuple(values.get(key) or ())
+        values["templates"] = drush.merge_templates(cfg.migrate.templates)
+        return cls(site=Site(**site), source=plats[0], target=plats[1], **values)
 
 
-def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target: Platform,
-                  master_title: str, web_type: str | None, target_profile: str | None = None,
+def build_context(cls: type[SiteMoveContext], cfg: Config, run_id: str, site: Site, source: Platform,
+                  target: Platform, master_title: str, web_type: str | None, target_profile: str | None = None,
                   aliases: tuple[Sequence[str], str] = ((), ""),
-                  pack_masters: Sequence[str] = ()) -> MigrationContext:
+                  pack_masters: Sequence[str] = (), new_uri: str = "") -> Any:
     """Validate every untrusted value before it can reach a command line."""
     root = str(cfg.aegir_root).rstrip("/") or "/"
     check_uri(site.uri)
+    if new_uri:
+        check_uri(new_uri)
     site_aliases, redirection = aliases
     for a in (*site_aliases, *([redirection] if redirection else [])):
         check_uri(a)  # from the hostmaster DB: untrusted, and it reaches a command line
@@ -136,15 +204,13 @@ def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target
         if p.context:
             check_context(p.context)
     if not target.context:
-        from ..errors import QmError
-
         raise QmError(f"platform {target.title!r} has no drush context in the hostmaster")
     master = cfg.hostmaster.server
     check_host(master)
     for f in (*source.fronts, *pack_masters):
         check_host(f)
     mc = cfg.migrate
-    return MigrationContext(
+    return cls(
         run_id=run_id, site=site, source=source, target=target, master=master,
         master_title=master_title, fronts=tuple(source.fronts), aegir_root=root, web_type=web_type,
         drush_cmd=mc.drush, templates=drush.merge_templates(mc.templates),
@@ -154,12 +220,11 @@ def build_context(cfg: Config, run_id: str, site: Site, source: Platform, target
         target_profile=_check_profile(target_profile or site.profile or ""),
         db_socket=mc.db_socket, aliases=tuple(site_aliases), redirection=redirection,
         aegir_verify_task=mc.aegir_verify_task, pack_masters=tuple(pack_masters),
+        new_uri=new_uri,
     )
 
 
 def _check_profile(name: str) -> str:
     if name and not name.replace("_", "").isalnum():
-        from ..errors import QmError
-
         raise QmError(f"install profile name {name!r} is not a plain machine name; refusing to use it")
     return name

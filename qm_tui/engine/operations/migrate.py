@@ -1,0 +1,96 @@
+"""Quick migrate: the site to another platform, same name. Its files never move off their filesystem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from ..hostmaster_db import HostmasterDB
+from ..steps import (
+    AegirVerifyTask,
+    CacheClear,
+    DumpDb,
+    FetchCode,
+    HostingImport,
+    Maintenance,
+    MoveSiteDir,
+    ParkFiles,
+    ProvisionSave,
+    PushSite,
+    RemoveOldAliases,
+    RemoveOldSiteDir,
+    RestoreFiles,
+    Step,
+    UpdateDb,
+    Verify,
+)
+from .base import Operation, Prepared, Summary, register, site_facts
+from .context import SiteMoveContext, build_context
+
+if TYPE_CHECKING:
+    from ...config import Config
+    from ..model import SiteRecord
+
+
+@dataclass(frozen=True)
+class MigrationContext(SiteMoveContext):
+    kind: ClassVar[str] = "migrate"
+
+
+def build_steps(ctx: SiteMoveContext) -> list[Step]:
+    steps: list[Step] = [Maintenance(ctx, True), DumpDb(ctx)]
+    steps += [ParkFiles(ctx, h) for h in ctx.files_hosts]
+    if ctx.authoritative_front:
+        steps.append(FetchCode(ctx))
+    # Verify before updatedb, as provision's deploy rewrites settings.php first: the old settings.php
+    # includes the source platform's settings and the site's local.settings.php by absolute path,
+    # gone with the move, so updates would run without the site's own overrides.
+    steps += [MoveSiteDir(ctx), ProvisionSave(ctx), Verify(ctx), UpdateDb(ctx), CacheClear(ctx)]
+    steps += [PushSite(ctx, f) for f in ctx.remote_fronts]
+    steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
+    steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
+    steps += [RemoveOldAliases(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
+    steps.append(HostingImport(ctx))
+    if ctx.aegir_verify_task:
+        steps.append(AegirVerifyTask(ctx))
+    steps.append(Maintenance(ctx, False))
+    return steps
+
+
+@register
+class Migrate(Operation):
+    kind = "migrate"
+    context = MigrationContext
+    verb = "Migrate"
+
+    @classmethod
+    async def prepare(cls, cfg: Config, uri: str, arg: str, strict: bool, run_id: str) -> Prepared:
+        from .. import service
+
+        st = await service.targets(cfg, uri, strict=strict, only=arg)
+        verdict = st.verdicts[0]
+        async with HostmasterDB(cfg.hostmaster.db) as db:
+            aliases = await db.site_aliases(st.site.nid)
+        ctx = build_context(MigrationContext, cfg, run_id, st.site, st.source, verdict.platform,
+                            target_profile=verdict.profile.short_name if verdict.profile else None,
+                            aliases=aliases, **site_facts(cfg, st))
+        return Prepared(cls, ctx, build_steps(ctx), verdict)
+
+    @classmethod
+    def steps(cls, ctx: SiteMoveContext) -> list[Step]:
+        return build_steps(ctx)
+
+    @classmethod
+    def summary(cls, ctx: SiteMoveContext) -> Summary:
+        return Summary(cls.kind, ctx.uri, ctx.source.title, ctx.target.title)
+
+    @classmethod
+    def done_problem(cls, ctx: SiteMoveContext, rec: SiteRecord | None) -> str | None:
+        if rec is None or rec.platform != ctx.target.nid:
+            return (f"the hostmaster has the site on platform node {rec.platform if rec else None}, expected "
+                    f"{ctx.target.nid} ({ctx.target.title})")
+        return None
+
+    @classmethod
+    def success(cls, ctx: SiteMoveContext) -> str:
+        return f"{ctx.uri} is on {ctx.target.title}"

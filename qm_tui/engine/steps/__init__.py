@@ -1,0 +1,25 @@
+"""Steps by concern: ``base`` (what a step is), ``files`` (directories, by rename), ``site`` (drush on the
+site and the hostmaster), ``db`` (dump, path rewrite), ``rename`` (what only a rename needs)."""
+
+from .base import SSH_OPTS, Command, Probe, Role, Runtime, Step, StepFailed, StepUnknown, expect_ok, last_line
+from .db import DumpDb, FixDbPaths
+from .files import (
+    FetchCode,
+    MoveSiteDir,
+    ParkFiles,
+    PushSite,
+    RemoveOldAliases,
+    RemoveOldSiteDir,
+    RemoveOldVhosts,
+    RestoreFiles,
+    guard_fronts,
+    source_context_commands,
+)
+from .rename import DeleteOldAlias, RenameRecord
+from .site import AegirVerifyTask, CacheClear, Drush, HostingImport, Maintenance, ProvisionSave, UpdateDb, Verify
+
+__all__ = ["SSH_OPTS", "AegirVerifyTask", "CacheClear", "Command", "DeleteOldAlias", "Drush", "DumpDb", "FetchCode",
+           "FixDbPaths", "HostingImport", "Maintenance", "MoveSiteDir", "ParkFiles", "Probe", "ProvisionSave",
+           "PushSite", "RemoveOldAliases", "RemoveOldSiteDir", "RemoveOldVhosts", "RenameRecord", "RestoreFiles",
+           "Role", "Runtime", "Step", "StepFailed", "StepUnknown", "UpdateDb", "Verify", "expect_ok", "guard_fronts",
+           "last_line", "source_context_commands"]
