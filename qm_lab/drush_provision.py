@@ -96,7 +96,9 @@ def save_alias(env: Env, name: str, cli: dict[str, Any]) -> dict[str, Any]:
     rec = dict(env.alias(name) or {})
     ctype = str(rec.get("context_type") or cli.get("context_type") or "server")
     for key, value in cli.items():
-        if key in GLOBAL_OPTS or (ctype == "site" and key not in SITE_PROPS):
+        # --uri is drush's global option, and a site context's property too (provision-save @new --uri=...)
+        site_uri = ctype == "site" and key == "uri"
+        if (key in GLOBAL_OPTS and not site_uri) or (ctype == "site" and key not in SITE_PROPS):
             continue
         if value == "null":
             rec.pop(key, None)

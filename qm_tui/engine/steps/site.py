@@ -119,7 +119,9 @@ class ProvisionSave(Drush):
         ctx = rt.ctx
         if not ctx.renamed:
             return await super().do(rt)
-        res = await run(rt, self, self.commands(ctx)[0], "reading the old alias")
+        read = self.commands(ctx)[0]
+        res = expect_ok(self, self.host, await rt.sh(self, self.host, read.script, display=read.display, quiet=True),
+                        "reading the old alias")
         try:
             old = parse_alias(res.stdout).get(ctx.src_uri, {})
         except PhpParseError as exc:
