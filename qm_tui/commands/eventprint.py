@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..engine.events import Event, Output, RunFinished, RunStarted, StepChanged, event_json
+from ..engine.states import Phase, Request, StepState
 
 if TYPE_CHECKING:
     from ..engine.runner import Runner
@@ -52,7 +53,7 @@ def format_event(ev: Event) -> str | None:
     if isinstance(ev, RunStarted):
         return f"{ev.site}: {ev.source} → {ev.target}, {len(ev.steps)} steps"
     if isinstance(ev, StepChanged):
-        if ev.state == "started" and ev.phase == "do":
+        if ev.state == StepState.STARTED and ev.phase == Phase.DO:
             return None
         mark = {"ok": "ok", "failed": "FAILED", "unknown": "UNKNOWN"}.get(ev.state, ev.state)
         label = "undo " if ev.phase == "undo" else ""
@@ -75,12 +76,12 @@ def guard_signals(runner: Runner, cfg: Config, printer: Printer) -> Iterator[Non
     def hangup() -> None:
         printer.silence()
         if cfg.migrate.on_hangup == "stop" and runner.current is not None:
-            runner.current.request("stop")
+            runner.current.request(Request.STOP)
 
     def interrupt() -> None:
         hits["int"] += 1
         if runner.current is not None:
-            runner.current.request("abort" if hits["int"] == 1 else "pause")
+            runner.current.request(Request.ABORT if hits["int"] == 1 else Request.PAUSE)
 
     installed = []
     for sig, fn in ((signal.SIGHUP, hangup), (signal.SIGINT, interrupt), (signal.SIGTERM, interrupt)):

@@ -9,8 +9,8 @@ import time
 
 from ..cli import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, UsageError, command, config_from
 from ..engine.journal import Journal, RunRecord
+from ..engine.states import ENDED_WHOLE, EffectiveState, PublicState, Request, effective
 from .eventprint import drive
-from .runs_cmd import step_state
 
 ABORT_ANSWER_SECONDS = 5.0
 WATCH_POLL = 0.3
@@ -48,18 +48,16 @@ def watch_cmd(args: argparse.Namespace) -> int:
         raise
     run = _load(journal, args.run_id)
     print(f"run {run.id}: {run.site} {run.source_platform} → {run.target_platform}", flush=True)
-    seen: dict[int, tuple[str, str | None]] = {}
+    seen: dict[int, tuple[EffectiveState, str | None]] = {}
     last_event = 0
     try:
         while True:
             run = _load(journal, args.run_id)
             for s in run.steps:
-                key = (step_state(s), s.detail)
-                if seen.get(s.seq) != key and (s.seq in seen or key[0] != "pending"):
-                    took = ""
-                    start, end = (s.undo_started_at, s.undo_ended_at) if s.undo_state else (s.started_at, s.ended_at)
-                    if end and start:
-                        took = f" ({end - start:.1f} s)"
+                view = effective(s)
+                key = (view.state, s.detail)
+                if seen.get(s.seq) != key and (s.seq in seen or key[0] != EffectiveState.PENDING):
+                    took = f" ({view.duration:.1f} s)" if view.duration is not None else ""
                     print(f"[{s.host}] {s.name}: {key[0]}{took}" + (f" — {s.detail}" if s.detail else ""),
                           flush=True)
                 seen[s.seq] = key
@@ -68,9 +66,9 @@ def watch_cmd(args: argparse.Namespace) -> int:
                 if not args.no_output or stream == "info":
                     print(f"[{host}] {'$ ' if stream == 'cmd' else ''}{line}", flush=True)
             state = run.public_state
-            if state != "running":
+            if state != PublicState.RUNNING:
                 print(f"{state}" + (f": {run.error}" if run.error else ""), flush=True)
-                return EXIT_OK if state in ("succeeded", "rolled_back") else EXIT_ATTENTION
+                return EXIT_OK if state in ENDED_WHOLE else EXIT_ATTENTION
             time.sleep(WATCH_POLL)
     except KeyboardInterrupt:
         print(f"\nstopped watching; the run goes on (qm-tui watch {args.run_id})", file=sys.stderr)
@@ -87,15 +85,15 @@ def _abort_args(p: argparse.ArgumentParser) -> None:
 def abort_cmd(args: argparse.Namespace) -> int:
     journal = _journal(args)
     run = _load(journal, args.run_id)
-    if run.public_state == "interrupted":
+    if run.public_state == PublicState.INTERRUPTED:
         # Its runner is gone but its remote commands may not be: stop them, then roll back or pause.
         print(f"run {run.id}: its runner is gone; stopping what it left running on every host, then "
               f"{'pausing' if args.no_rollback else 'rolling back'}", flush=True)
         return _recover(args, "pause" if args.no_rollback else "rollback")
-    if run.public_state != "running":
+    if run.public_state != PublicState.RUNNING:
         print(f"qm-tui: run {run.id} is not running ({run.public_state})", file=sys.stderr)
         return EXIT_USAGE
-    req = journal.request(run.id, "pause" if args.no_rollback else "abort")
+    req = journal.request(run.id, Request.PAUSE if args.no_rollback else Request.ABORT)
     deadline = time.monotonic() + ABORT_ANSWER_SECONDS
     while time.monotonic() < deadline:
         if journal.request_handled(req):
