@@ -135,3 +135,15 @@ def test_watch_of_an_unknown_run_is_a_usage_error(
         config: Path, journal: Journal, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["watch", "nope", "--config", str(config)]) == cli.EXIT_USAGE
     assert "no run 'nope'" in capsys.readouterr().err
+
+
+def test_watch_reads_full_pages_at_once_and_prints_every_line_of_an_ended_run(
+        config: Path, journal: Journal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(ops_cmd, "WATCH_PAGE", 2)
+    out(journal, 0, M, *[("stdout", f"line {i}") for i in range(5)])
+    journal.set_run("r1", state="succeeded", ended_at=T0 + 9)
+    script(monkeypatch, [])  # no sleep between pages, none before the end
+    code, lines = watch(config, capsys)
+    assert code == 0
+    assert lines == ["run r1: shop.test old-platform → new-platform",
+                     *[f"[aegir.test] line {i}" for i in range(5)], "succeeded"]

@@ -26,6 +26,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Footer, Header, Static
 
 from ..commands.eventprint import spawn_runner
+from ..engine.follow import EVENTS_PAGE, RunFollower
 from ..engine.journal import Journal, RunRecord
 from ..engine.states import (
     ENDED_WHOLE,
@@ -47,8 +48,7 @@ __all__ = ["RECOVERABLE", "RunScreen", "rolling_back", "run_status"]
 
 POLL_SECONDS = 0.3
 IDLE_POLL_SECONDS = 1.0
-#: Events read per poll at most: a poll that gets this many reads again at once (the journal holds more).
-EVENTS_PAGE = 5000
+# EVENTS_PAGE (imported): events read per poll at most; a poll that gets this many reads again at once.
 #: Public states of a run that stopped without rolling back: it can still be rolled back.
 RECOVERABLE = frozenset({PublicState.ABORTED, PublicState.NEEDS_ATTENTION, PublicState.INTERRUPTED})
 #: Public states of a stopped run that can be resumed (unless a rollback already began).
@@ -144,7 +144,7 @@ class RunScreen(EngineScreen):
         # The poll runs in a worker thread; closing its SQLite connection under it crashes the interpreter.
         self._journal_lock = threading.Lock()
         self._closed = False
-        self._last_event = 0
+        self._follower: RunFollower | None = None  # made with the journal, in the poll's thread
         self._pending: str | None = None  # "rollback"/"resume" spawned, not yet claimed by its runner
         self._status = ""
         self._handled = asyncio.Event()  # set when the last poll's message has been handled
@@ -178,6 +178,11 @@ class RunScreen(EngineScreen):
     def run_state(self) -> PublicState | None:
         return self.record.public_state if self.record else None
 
+    @property
+    def last_event(self) -> int:
+        """The id of the last journal event shown (0: none yet)."""
+        return self._follower.last_event if self._follower is not None else 0
+
     # --- following the journal --------------------------------------------------------------------
 
     @work(exclusive=True, group="follow", exit_on_error=False, description="follow the run")
@@ -200,13 +205,14 @@ class RunScreen(EngineScreen):
             if self._journal is not None:
                 self._journal.close()
                 self._journal = None
+                self._follower = None
 
     async def poll(self) -> bool:
         """One read of the journal (in a thread: SQLite may wait on the runner's lock); True: a full page."""
         message = await asyncio.to_thread(self._read)
         self._handled.clear()
         self.post_message(message)
-        return len(message.events) >= EVENTS_PAGE
+        return message.more
 
     def _read(self) -> RunPolled:
         with self._journal_lock:
@@ -216,17 +222,16 @@ class RunScreen(EngineScreen):
         try:
             if self._journal is None:
                 self._journal = Journal(Path(self.qm.config.state_dir), read_only=True)
-            run = self._journal.get_run(self.run_id)
-            if run is None:
-                return RunPolled(None, [], self._runner_note())
-            events = self._journal.events_since(self.run_id, self._last_event, limit=EVENTS_PAGE)
+            if self._follower is None:
+                self._follower = RunFollower(self._journal, self.run_id, page=EVENTS_PAGE)
+            snap = self._follower.poll()
         except FileNotFoundError:
             return RunPolled(None, [], self._runner_note())
         except sqlite3.Error as exc:
             return RunPolled(self.record, [], f"journal unreadable: {exc}")
-        if events:
-            self._last_event = events[-1][0]
-        return RunPolled(run, events)
+        if snap.run is None:
+            return RunPolled(None, [], self._runner_note())
+        return RunPolled(snap.run, snap.events, more=snap.more)
 
     def _runner_note(self) -> str:
         if self.proc is not None and self.proc.poll() is not None:
