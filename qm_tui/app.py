@@ -18,9 +18,9 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
-from .commands.eventprint import spawn_runner
 from .config import Config
 from .engine.model import Inventory
+from .engine.spawn import spawn_runner
 from .engine.states import PublicState
 from .screens.base import describe_error
 from .screens.compare import CompareScreen

@@ -1,4 +1,4 @@
-"""Printing engine events for people, surviving the terminal, and starting a detached runner."""
+"""Printing engine events for people, and surviving the terminal (a detached runner: ``engine.spawn``)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Config
@@ -108,17 +106,3 @@ async def drive(runner: Runner, cfg: Config, json_lines: bool, start: Callable[[
     finally:
         await runner.close()
 
-
-def spawn_runner(cfg: Config, run_id: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
-    """``python -m qm_tui <argv>`` in a new session (no controlling terminal: no SIGHUP), output to
-    the run's directory."""
-    run_dir = Path(cfg.state_dir) / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-    out = run_dir / "runner.out"
-    with open(out, "ab") as f:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "qm_tui", *argv, "--config", str(Path(cfg.path).resolve())],
-            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
-            close_fds=True,
-        )
-    return proc, out

@@ -25,9 +25,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Footer, Header, Static
 
-from ..commands.eventprint import spawn_runner
 from ..engine.follow import EVENTS_PAGE, RunFollower
 from ..engine.journal import Journal, RunRecord
+from ..engine.spawn import spawn_runner
 from ..engine.states import (
     ENDED_WHOLE,
     EffectiveState,
