@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rss, hwm = rss_kib()
                 panes = {h: len(logs.log_of(h).events) for h in logs.hosts}  # rows each pane holds
                 samples.append({"t": time.monotonic(), "cpu": time.process_time(), "rss_kib": rss, "hwm_kib": hwm,
-                                "counts": dict(logs.counts), "panes": panes, "last_event": screen._last_event})
+                                "counts": dict(logs.counts), "panes": panes, "last_event": screen.last_event})
 
         sampler = threading.Thread(target=sample, daemon=True)
         gcp = GcPauses()
@@ -293,12 +293,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         res["feed"] = feed
         t_end = time.monotonic()
         try:  # how long until the screen has read every line the feeder wrote
-            await _until(lambda: screen._last_event >= feed["last_id"], args.catch_up, "catch-up")
+            await _until(lambda: screen.last_event >= feed["last_id"], args.catch_up, "catch-up")
             res["catch_up_s"] = time.monotonic() - t_end
         except TimeoutError:
             res["catch_up_s"] = None
         res["gc"] = gcp.summary()
-        res["last_event_at_end"] = screen._last_event
+        res["last_event_at_end"] = screen.last_event
         if args.key_gap <= 0:  # the first look at a front's pane, after the whole run went to it unseen
             view = logs.log_of(logs.hosts[1])
 

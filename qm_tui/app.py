@@ -18,9 +18,10 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
-from .commands.eventprint import spawn_runner
 from .config import Config
 from .engine.model import Inventory
+from .engine.spawn import spawn_runner
+from .engine.states import PublicState
 from .screens.base import describe_error
 from .screens.compare import CompareScreen
 from .screens.confirm import ConfirmAction, MigrateConfirm, platform_key
@@ -188,7 +189,7 @@ class QmApp(App[int], inherit_bindings=False):
     def attached_run(self) -> str | None:
         """The id of a running migration a Run screen follows, if any."""
         for screen in self.screen_stack:
-            if isinstance(screen, RunScreen) and screen.run_state == "running":
+            if isinstance(screen, RunScreen) and screen.run_state == PublicState.RUNNING:
                 return screen.run_id
         return None
 

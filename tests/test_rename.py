@@ -32,9 +32,9 @@ def hostmaster(lab: Lab, sql: str, *args: object) -> list[tuple[object, ...]]:
 
 def record(lab: Lab, nid: int) -> tuple[object, ...]:
     """(title, context, platform title, status) of a site node as the hostmaster has it."""
-    return hostmaster(lab, "SELECT n.title, c.name, pn.title, s.status FROM node n JOIN hosting_site s ON s.vid = n.vid "
-                           "LEFT JOIN hosting_context c ON c.nid = n.nid JOIN node pn ON pn.nid = s.platform "
-                           "WHERE n.nid = %s", nid)[0]
+    return hostmaster(lab, "SELECT n.title, c.name, pn.title, s.status FROM node n "
+                           "JOIN hosting_site s ON s.vid = n.vid LEFT JOIN hosting_context c ON c.nid = n.nid "
+                           "JOIN node pn ON pn.nid = s.platform WHERE n.nid = %s", nid)[0]
 
 
 def files_of(lab: Lab, uri: str, hosts: list[str]) -> dict[str, tuple[object, ...]]:

@@ -1,4 +1,4 @@
-"""Printing engine events for people, surviving the terminal, and starting a detached runner."""
+"""Printing engine events for people, and surviving the terminal (a detached runner: ``engine.spawn``)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..engine.events import Event, Output, RunFinished, RunStarted, StepChanged, event_json
+from ..engine.states import Phase, Request, StepState
 
 if TYPE_CHECKING:
     from ..engine.runner import Runner
@@ -52,7 +51,7 @@ def format_event(ev: Event) -> str | None:
     if isinstance(ev, RunStarted):
         return f"{ev.site}: {ev.source} → {ev.target}, {len(ev.steps)} steps"
     if isinstance(ev, StepChanged):
-        if ev.state == "started" and ev.phase == "do":
+        if ev.state == StepState.STARTED and ev.phase == Phase.DO:
             return None
         mark = {"ok": "ok", "failed": "FAILED", "unknown": "UNKNOWN"}.get(ev.state, ev.state)
         label = "undo " if ev.phase == "undo" else ""
@@ -75,12 +74,12 @@ def guard_signals(runner: Runner, cfg: Config, printer: Printer) -> Iterator[Non
     def hangup() -> None:
         printer.silence()
         if cfg.migrate.on_hangup == "stop" and runner.current is not None:
-            runner.current.request("stop")
+            runner.current.request(Request.STOP)
 
     def interrupt() -> None:
         hits["int"] += 1
         if runner.current is not None:
-            runner.current.request("abort" if hits["int"] == 1 else "pause")
+            runner.current.request(Request.ABORT if hits["int"] == 1 else Request.PAUSE)
 
     installed = []
     for sig, fn in ((signal.SIGHUP, hangup), (signal.SIGINT, interrupt), (signal.SIGTERM, interrupt)):
@@ -107,17 +106,3 @@ async def drive(runner: Runner, cfg: Config, json_lines: bool, start: Callable[[
     finally:
         await runner.close()
 
-
-def spawn_runner(cfg: Config, run_id: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
-    """``python -m qm_tui <argv>`` in a new session (no controlling terminal: no SIGHUP), output to
-    the run's directory."""
-    run_dir = Path(cfg.state_dir) / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-    out = run_dir / "runner.out"
-    with open(out, "ab") as f:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "qm_tui", *argv, "--config", str(Path(cfg.path).resolve())],
-            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
-            close_fds=True,
-        )
-    return proc, out

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from ..cli import EXIT_USAGE, UsageError, command, config_from
 from ..config import Config
 from ..engine.journal import Journal
-from .eventprint import drive, spawn_runner
+from ..engine.spawn import spawn_runner
+from .eventprint import drive
 from .output import emit_json
 
 if TYPE_CHECKING:  # the engine (asyncssh) is imported only when a command runs: fast --help

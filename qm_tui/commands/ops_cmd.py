@@ -8,12 +8,14 @@ import sys
 import time
 
 from ..cli import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, UsageError, command, config_from
+from ..engine.follow import EVENTS_PAGE, RunFollower
 from ..engine.journal import Journal, RunRecord
+from ..engine.states import ENDED_WHOLE, PublicState, Request
 from .eventprint import drive
-from .runs_cmd import step_state
 
 ABORT_ANSWER_SECONDS = 5.0
 WATCH_POLL = 0.3
+WATCH_PAGE = EVENTS_PAGE  # output lines read per poll at most; a full page is followed by the next at once
 
 
 def _id_args(p: argparse.ArgumentParser) -> None:
@@ -33,45 +35,47 @@ def _journal(args: argparse.Namespace, read_only: bool = False) -> Journal:
         raise UsageError(str(exc)) from None
 
 
+def _no_run(journal: Journal, run_id: str) -> UsageError:
+    return UsageError(f"no run {run_id!r} in {journal.path}")
+
+
 def _load(journal: Journal, run_id: str) -> RunRecord:
     run = journal.get_run(run_id)
     if run is None:
-        raise UsageError(f"no run {run_id!r} in {journal.path}")
+        raise _no_run(journal, run_id)
     return run
 
 
 @command("watch", "follow a run live (Ctrl-C stops watching; the run goes on)", _watch_args)
 def watch_cmd(args: argparse.Namespace) -> int:
-    try:
-        journal = _journal(args, read_only=True)
-    except UsageError:
-        raise
-    run = _load(journal, args.run_id)
+    journal = _journal(args, read_only=True)
+    follower = RunFollower(journal, args.run_id, page=WATCH_PAGE)
+    snap = follower.poll()
+    if snap.run is None:
+        raise _no_run(journal, args.run_id)
+    run = snap.run
     print(f"run {run.id}: {run.site} {run.source_platform} → {run.target_platform}", flush=True)
-    seen: dict[int, tuple[str, str | None]] = {}
-    last_event = 0
     try:
         while True:
-            run = _load(journal, args.run_id)
-            for s in run.steps:
-                key = (step_state(s), s.detail)
-                if seen.get(s.seq) != key and (s.seq in seen or key[0] != "pending"):
-                    took = ""
-                    start, end = (s.undo_started_at, s.undo_ended_at) if s.undo_state else (s.started_at, s.ended_at)
-                    if end and start:
-                        took = f" ({end - start:.1f} s)"
-                    print(f"[{s.host}] {s.name}: {key[0]}{took}" + (f" — {s.detail}" if s.detail else ""),
-                          flush=True)
-                seen[s.seq] = key
-            for ev_id, _ts, _seq, host, stream, line in journal.events_since(run.id, last_event):
-                last_event = ev_id
+            run = snap.run
+            if run is None:
+                raise _no_run(journal, args.run_id)
+            for change in snap.changes:
+                s, took = change.step, change.duration
+                print(f"[{s.host}] {s.name}: {change.state}" + (f" ({took:.1f} s)" if took is not None else "")
+                      + (f" — {s.detail}" if s.detail else ""), flush=True)
+            for _id, _ts, _seq, host, stream, line in snap.events:
                 if not args.no_output or stream == "info":
                     print(f"[{host}] {'$ ' if stream == 'cmd' else ''}{line}", flush=True)
-            state = run.public_state
-            if state != "running":
-                print(f"{state}" + (f": {run.error}" if run.error else ""), flush=True)
-                return EXIT_OK if state in ("succeeded", "rolled_back") else EXIT_ATTENTION
-            time.sleep(WATCH_POLL)
+            # After a full page the next one at once: a flood never leaves the watcher behind, nor a
+            # run's last lines unprinted when it ends.
+            if not snap.more:
+                if not snap.live:
+                    state = run.public_state
+                    print(f"{state}" + (f": {run.error}" if run.error else ""), flush=True)
+                    return EXIT_OK if state in ENDED_WHOLE else EXIT_ATTENTION
+                time.sleep(WATCH_POLL)
+            snap = follower.poll()
     except KeyboardInterrupt:
         print(f"\nstopped watching; the run goes on (qm-tui watch {args.run_id})", file=sys.stderr)
         return EXIT_OK
@@ -87,15 +91,15 @@ def _abort_args(p: argparse.ArgumentParser) -> None:
 def abort_cmd(args: argparse.Namespace) -> int:
     journal = _journal(args)
     run = _load(journal, args.run_id)
-    if run.public_state == "interrupted":
+    if run.public_state == PublicState.INTERRUPTED:
         # Its runner is gone but its remote commands may not be: stop them, then roll back or pause.
         print(f"run {run.id}: its runner is gone; stopping what it left running on every host, then "
               f"{'pausing' if args.no_rollback else 'rolling back'}", flush=True)
         return _recover(args, "pause" if args.no_rollback else "rollback")
-    if run.public_state != "running":
+    if run.public_state != PublicState.RUNNING:
         print(f"qm-tui: run {run.id} is not running ({run.public_state})", file=sys.stderr)
         return EXIT_USAGE
-    req = journal.request(run.id, "pause" if args.no_rollback else "abort")
+    req = journal.request(run.id, Request.PAUSE if args.no_rollback else Request.ABORT)
     deadline = time.monotonic() + ABORT_ANSWER_SECONDS
     while time.monotonic() < deadline:
         if journal.request_handled(req):

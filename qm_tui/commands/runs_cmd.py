@@ -6,15 +6,9 @@ import argparse
 from typing import Any
 
 from ..cli import EXIT_OK, UsageError, command, config_from
-from ..engine.journal import Journal, RunRecord, StepRecord
+from ..engine.journal import Journal, RunRecord
+from ..engine.states import NEEDS_OPERATOR, effective_state
 from .output import emit_json, fmt_time, print_table
-
-
-def step_state(s: StepRecord) -> str:
-    """The step's state as an operator reads it: the undo state wins once a rollback touched it."""
-    if s.undo_state:
-        return {"ok": "undone", "failed": "undo_failed", "started": "undoing"}.get(s.undo_state, s.undo_state)
-    return s.state
 
 
 def run_json(r: RunRecord, with_steps: bool = True) -> dict[str, Any]:
@@ -24,8 +18,9 @@ def run_json(r: RunRecord, with_steps: bool = True) -> dict[str, Any]:
         "runner_pid": r.runner_pid, "error": r.error,
     }
     if with_steps:
-        d["steps"] = [{"name": s.name, "host": s.host, "state": step_state(s), "started_at": fmt_time(s.started_at),
-                       "ended_at": fmt_time(s.undo_ended_at or s.ended_at), "detail": s.detail}
+        d["steps"] = [{"name": s.name, "host": s.host, "state": effective_state(s),
+                       "started_at": fmt_time(s.started_at), "ended_at": fmt_time(s.undo_ended_at or s.ended_at),
+                       "detail": s.detail}
                       for s in r.steps]
     return d
 
@@ -39,13 +34,13 @@ def runs_cmd(args: argparse.Namespace) -> int:
     journal = Journal(config_from(args).state_dir)
     runs = journal.list_runs()
     # Interrupted runs need an operator: list them first.
-    runs.sort(key=lambda r: (r.public_state not in ("interrupted", "needs_attention"), -r.started_at))
+    runs.sort(key=lambda r: (r.public_state not in NEEDS_OPERATOR, -r.started_at))
     if args.json:
         emit_json([run_json(r) for r in runs])
         return EXIT_OK
     print_table(f"{len(runs)} runs", ["run", "site", "from", "to", "state", "started"],
                 [[r.id, r.site, r.source_platform or "", r.target_platform or "",
-                  r.public_state.upper() if r.public_state in ("interrupted", "needs_attention") else r.public_state,
+                  r.public_state.upper() if r.public_state in NEEDS_OPERATOR else r.public_state,
                   fmt_time(r.started_at) or ""] for r in runs])
     return EXIT_OK
 
@@ -69,5 +64,5 @@ def run_cmd(args: argparse.Namespace) -> int:
     if run.error:
         print(f"  {run.error}")
     print_table("steps", ["#", "host", "step", "state", "detail"],
-                [[str(s.seq + 1), s.host, s.name, step_state(s), s.detail or ""] for s in run.steps])
+                [[str(s.seq + 1), s.host, s.name, effective_state(s), s.detail or ""] for s in run.steps])
     return EXIT_OK

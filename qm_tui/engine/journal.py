@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .states import ACTIVE_RUN_STATES, PublicState, Request, RunState, StepState, UndoState
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -78,10 +80,9 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 # Run states stored; "interrupted" is derived (state running, runner gone).
-RUN_STATES = ("running", "rolling_back", "succeeded", "rolled_back", "needs_attention", "aborted",
-              "paused")
-STEP_STATES = ("pending", "started", "ok", "failed", "unknown", "skipped")
-UNDO_STATES = ("started", "ok", "failed", "unknown", "skipped")
+RUN_STATES = tuple(RunState)
+STEP_STATES = tuple(StepState)
+UNDO_STATES = tuple(UndoState)
 HEARTBEAT_STALE = 30.0
 # The runner's process start time (clock ticks since boot) and boot id tell it from a later process
 # that got the same pid. Journals made before them get the columns added; NULL there: not checked.
@@ -107,15 +108,19 @@ class StepRecord:
     name: str
     host: str
     title: str
-    state: str
+    state: StepState
     started_at: float | None = None
     ended_at: float | None = None
-    undo_state: str | None = None
+    undo_state: UndoState | None = None
     undo_started_at: float | None = None
     undo_ended_at: float | None = None
     remote_pgid: int | None = None
     detail: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # typed whatever the caller passed (the journal hands in text)
+        self.state = StepState(self.state)
+        self.undo_state = UndoState.of(self.undo_state)
 
 
 @dataclass
@@ -125,7 +130,7 @@ class RunRecord:
     site_nid: int | None
     source_platform: str | None
     target_platform: str | None
-    state: str
+    state: RunState
     started_at: float
     ended_at: float | None
     runner_pid: int | None
@@ -136,6 +141,9 @@ class RunRecord:
     steps: list[StepRecord] = field(default_factory=list)
     runner_start: int | None = None
     runner_boot: str | None = None
+
+    def __post_init__(self) -> None:
+        self.state = RunState(self.state)
 
     @property
     def runner_alive(self) -> bool:
@@ -150,13 +158,13 @@ class RunRecord:
         return str(self.plan.get("operation") or "migrate")
 
     @property
-    def public_state(self) -> str:
+    def public_state(self) -> PublicState:
         """running, succeeded, rolled_back, needs_attention, interrupted, aborted."""
-        if self.state in ("running", "rolling_back"):
-            return "running" if self.runner_alive else "interrupted"
-        if self.state == "paused":
-            return "aborted"
-        return self.state
+        if self.state in (RunState.RUNNING, RunState.ROLLING_BACK):
+            return PublicState.RUNNING if self.runner_alive else PublicState.INTERRUPTED
+        if self.state == RunState.PAUSED:
+            return PublicState.ABORTED
+        return PublicState(str(self.state))
 
 
 class Journal:
@@ -229,11 +237,11 @@ class Journal:
                 "INSERT INTO runs (id, site, site_nid, source_platform, target_platform, state, started_at, "
                 "runner_pid, runner_host, heartbeat_at, plan, runner_start, runner_boot) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, site, site_nid, source, target, "running", now, os.getpid(),
+                (run_id, site, site_nid, source, target, RunState.RUNNING, now, os.getpid(),
                  socket.gethostname(), now, json.dumps(plan), start, boot))
             db.executemany(
                 "INSERT INTO steps (run_id, seq, name, host, title, state) VALUES (?,?,?,?,?,?)",
-                [(run_id, i, name, host, title, "pending") for i, (name, host, title) in enumerate(steps)])
+                [(run_id, i, name, host, title, StepState.PENDING) for i, (name, host, title) in enumerate(steps)])
 
     def set_run(self, run_id: str, **values: Any) -> None:
         cols = ", ".join(f"{k} = ?" for k in values)
@@ -266,7 +274,7 @@ class Journal:
             db.executemany("INSERT INTO events (run_id, ts, seq, host, stream, line) VALUES (?,?,?,?,?,?)",
                            rows)
 
-    def request(self, run_id: str, kind: str) -> int:
+    def request(self, run_id: str, kind: Request | str) -> int:
         with self.tx() as db:
             cur = db.execute("INSERT INTO requests (run_id, ts, kind) VALUES (?,?,?)", (run_id, time.time(), kind))
             return int(cur.lastrowid or 0)
@@ -275,13 +283,13 @@ class Journal:
         row = self.db.execute("SELECT handled_at FROM requests WHERE id = ?", (request_id,)).fetchone()
         return bool(row and row[0])
 
-    def take_requests(self, run_id: str) -> list[str]:
+    def take_requests(self, run_id: str) -> list[Request]:
         with self.tx() as db:
             rows = db.execute("SELECT id, kind FROM requests WHERE run_id = ? AND handled_at IS NULL "
                               "ORDER BY id", (run_id,)).fetchall()
             db.executemany("UPDATE requests SET handled_at = ? WHERE id = ?",
                            [(time.time(), r[0]) for r in rows])
-        return [r[1] for r in rows]
+        return [Request(r[1]) for r in rows]
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -309,11 +317,11 @@ class Journal:
     def active_runs_for(self, site: str) -> list[RunRecord]:
         """Unfinished runs holding the name ``site``: as their site, or as the new name of a rename."""
         ids = [r[0] for r in self.db.execute(
-            "SELECT id FROM runs WHERE (site = ? OR target_platform = ?) "
-            "AND state IN ('running', 'rolling_back', 'paused', 'needs_attention')",
-            (site, site))]
+            "SELECT id FROM runs WHERE (site = ? OR target_platform = ?) "  # noqa: S608
+            f"AND state IN ({', '.join('?' * len(ACTIVE_RUN_STATES))})",
+            (site, site, *ACTIVE_RUN_STATES))]
         runs = [r for r in (self.get_run(i) for i in ids) if r is not None]
-        return [r for r in runs if r.site == site or r.plan.get("operation") == "rename"]
+        return [r for r in runs if r.site == site or r.operation == "rename"]
 
     def events_since(self, run_id: str, after_id: int = 0, limit: int = 5000
                      ) -> list[tuple[int, float, int | None, str | None, str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from ..engine.eligibility import TargetVerdict
+from ..engine.follow import EventRow
 from ..engine.inventory import Snapshot
 from ..engine.journal import RunRecord
 from ..engine.model import Platform, Site
@@ -71,14 +72,16 @@ class PlanChecked(Message):
 
 
 class RunPolled(Message):
-    """One journal poll of the followed run: its record (None: not in the journal yet) and new output."""
+    """One journal poll of the followed run: its record (None: not in the journal yet) and new output;
+    ``more``: a full page of output came back, more is waiting."""
 
-    def __init__(self, run: RunRecord | None,
-                 events: list[tuple[int, float, int | None, str | None, str, str]], note: str | None = None) -> None:
+    def __init__(self, run: RunRecord | None, events: list[EventRow], note: str | None = None,
+                 more: bool = False) -> None:
         super().__init__()
         self.run = run
         self.events = events
         self.note = note
+        self.more = more
 
 
 class RunsLoaded(Message):

@@ -25,22 +25,34 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Footer, Header, Static
 
-from ..commands.eventprint import spawn_runner
+from ..engine.follow import EVENTS_PAGE, RunFollower
 from ..engine.journal import Journal, RunRecord
+from ..engine.spawn import spawn_runner
+from ..engine.states import (
+    ENDED_WHOLE,
+    EffectiveState,
+    Phase,
+    PublicState,
+    Request,
+    StepState,
+    UndoState,
+    effective,
+)
 from ..widgets.host_logs import HostLogs, Stamp, local_hms
 from ..widgets.step_tree import StepTree, fmt_elapsed
 from .base import EngineScreen, describe_error
 from .confirm import ChooseAction, ConfirmAction
 from .messages import RunPolled
 
-__all__ = ["RECOVERABLE", "RunScreen", "run_status"]
+__all__ = ["RECOVERABLE", "RunScreen", "rolling_back", "run_status"]
 
 POLL_SECONDS = 0.3
 IDLE_POLL_SECONDS = 1.0
-#: Events read per poll at most: a poll that gets this many reads again at once (the journal holds more).
-EVENTS_PAGE = 5000
+# EVENTS_PAGE (imported): events read per poll at most; a poll that gets this many reads again at once.
 #: Public states of a run that stopped without rolling back: it can still be rolled back.
-RECOVERABLE = frozenset({"aborted", "needs_attention", "interrupted"})
+RECOVERABLE = frozenset({PublicState.ABORTED, PublicState.NEEDS_ATTENTION, PublicState.INTERRUPTED})
+#: Public states of a stopped run that can be resumed (unless a rollback already began).
+RESUMABLE = frozenset({PublicState.INTERRUPTED, PublicState.ABORTED})
 #: (action, title, help) offered in the command palette on this screen.
 PALETTE = (
     ("abort", "Abort run…", "Stop the run, then roll back or pause (asks first)"),
@@ -50,8 +62,9 @@ PALETTE = (
     ("timestamps", "Log: timestamps on/off", "Show each log line's time (HH:MM:SS, local time)"),
     ("filter_log", "Log: filter lines", "Show only the log lines containing a text"),
 )
-STATE_STYLE = {"running": "bold yellow", "succeeded": "bold green", "rolled_back": "bold cyan",
-               "needs_attention": "bold red", "interrupted": "bold red", "aborted": "bold magenta"}
+STATE_STYLE = {PublicState.RUNNING: "bold yellow", PublicState.SUCCEEDED: "bold green",
+               PublicState.ROLLED_BACK: "bold cyan", PublicState.NEEDS_ATTENTION: "bold red",
+               PublicState.INTERRUPTED: "bold red", PublicState.ABORTED: "bold magenta"}
 
 
 def _hosts(run: RunRecord) -> tuple[list[str], set[str]]:
@@ -65,26 +78,32 @@ def _hosts(run: RunRecord) -> tuple[list[str], set[str]]:
     return hosts, masters
 
 
+def rolling_back(run: RunRecord) -> bool:
+    """A rollback has touched the run (some step is in its undo phase)."""
+    return any(effective(s).phase == Phase.UNDO for s in run.steps)
+
+
 def run_status(run: RunRecord, now: float) -> Text:
     """state · progress · elapsed · current step (one line, fits 80 columns)."""
     state = run.public_state
-    total = len(run.steps)
-    done = sum(s.state in ("ok", "skipped") for s in run.steps)
-    rolling = any(s.undo_state for s in run.steps)
+    steps = [(s, effective(s)) for s in run.steps]
     text = Text.assemble((state.replace("_", " "), STATE_STYLE.get(state, "bold")))
-    if rolling:
-        undone = sum(s.undo_state in ("ok", "skipped") for s in run.steps)
-        touched = sum(bool(s.undo_state) for s in run.steps)
-        text.append(f" · rollback {undone}/{touched}")
+    touched = [v for _, v in steps if v.phase == Phase.UNDO]
+    if touched:
+        undone = sum(v.stored in (UndoState.OK, UndoState.SKIPPED) for v in touched)
+        text.append(f" · rollback {undone}/{len(touched)}")
     else:
-        text.append(f" · {done}/{total} steps")
-    end = run.ended_at if run.ended_at and state != "running" else now
+        done = sum(s.state in (StepState.OK, StepState.SKIPPED) for s in run.steps)
+        text.append(f" · {done}/{len(run.steps)} steps")
+    running = state == PublicState.RUNNING
+    end = run.ended_at if run.ended_at and not running else now
     text.append(f" · {fmt_elapsed(end - run.started_at)}")
-    current = next((s for s in run.steps if s.undo_state == "started"), None) or next(
-        (s for s in run.steps if s.state == "started" and not s.undo_state), None)
-    if current is not None and state == "running":
+    # The step in flight: an undo in progress, else a step started (and not yet undone).
+    current = next((s for s, v in steps if v.state == EffectiveState.UNDOING), None) or next(
+        (s for s, v in steps if v.state == EffectiveState.STARTED), None)
+    if current is not None and running:
         text.append(f" · [{current.host}] {current.title}")
-    elif run.error and state != "running":
+    elif run.error and not running:
         text.append(f" · {run.error}", style="italic")
     return text
 
@@ -125,7 +144,7 @@ class RunScreen(EngineScreen):
         # The poll runs in a worker thread; closing its SQLite connection under it crashes the interpreter.
         self._journal_lock = threading.Lock()
         self._closed = False
-        self._last_event = 0
+        self._follower: RunFollower | None = None  # made with the journal, in the poll's thread
         self._pending: str | None = None  # "rollback"/"resume" spawned, not yet claimed by its runner
         self._status = ""
         self._handled = asyncio.Event()  # set when the last poll's message has been handled
@@ -156,8 +175,13 @@ class RunScreen(EngineScreen):
         return found.first(HostLogs) if found else None
 
     @property
-    def run_state(self) -> str | None:
+    def run_state(self) -> PublicState | None:
         return self.record.public_state if self.record else None
+
+    @property
+    def last_event(self) -> int:
+        """The id of the last journal event shown (0: none yet)."""
+        return self._follower.last_event if self._follower is not None else 0
 
     # --- following the journal --------------------------------------------------------------------
 
@@ -172,7 +196,7 @@ class RunScreen(EngineScreen):
                 await asyncio.sleep(0)
                 continue
             # An ended run is still watched (a rollback or resume may start elsewhere), just less often.
-            live = self.run_state in (None, "running") or self._pending
+            live = self.run_state in (None, PublicState.RUNNING) or self._pending
             await asyncio.sleep(self.poll_seconds if live else max(self.poll_seconds, IDLE_POLL_SECONDS))
 
     def on_unmount(self) -> None:
@@ -181,13 +205,14 @@ class RunScreen(EngineScreen):
             if self._journal is not None:
                 self._journal.close()
                 self._journal = None
+                self._follower = None
 
     async def poll(self) -> bool:
         """One read of the journal (in a thread: SQLite may wait on the runner's lock); True: a full page."""
         message = await asyncio.to_thread(self._read)
         self._handled.clear()
         self.post_message(message)
-        return len(message.events) >= EVENTS_PAGE
+        return message.more
 
     def _read(self) -> RunPolled:
         with self._journal_lock:
@@ -197,17 +222,16 @@ class RunScreen(EngineScreen):
         try:
             if self._journal is None:
                 self._journal = Journal(Path(self.qm.config.state_dir), read_only=True)
-            run = self._journal.get_run(self.run_id)
-            if run is None:
-                return RunPolled(None, [], self._runner_note())
-            events = self._journal.events_since(self.run_id, self._last_event, limit=EVENTS_PAGE)
+            if self._follower is None:
+                self._follower = RunFollower(self._journal, self.run_id, page=EVENTS_PAGE)
+            snap = self._follower.poll()
         except FileNotFoundError:
             return RunPolled(None, [], self._runner_note())
         except sqlite3.Error as exc:
             return RunPolled(self.record, [], f"journal unreadable: {exc}")
-        if events:
-            self._last_event = events[-1][0]
-        return RunPolled(run, events)
+        if snap.run is None:
+            return RunPolled(None, [], self._runner_note())
+        return RunPolled(snap.run, snap.events, more=snap.more)
 
     def _runner_note(self) -> str:
         if self.proc is not None and self.proc.poll() is not None:
@@ -243,7 +267,7 @@ class RunScreen(EngineScreen):
             if message.note:
                 status.append(f" · {message.note}", style="red")
             self._set_status(status)
-        if self._pending and (run.public_state == "running" or (self.proc and self.proc.poll() is not None)):
+        if self._pending and (run.public_state == PublicState.RUNNING or (self.proc and self.proc.poll() is not None)):
             self._pending = None
         if (self.run_state, self._pending) != before:
             self._state_changed()
@@ -273,7 +297,7 @@ class RunScreen(EngineScreen):
         self.query_one("#run-resume", Button).display = resume
         actions.display = rollback or resume
         self.refresh_bindings()
-        if state in ("succeeded", "rolled_back"):
+        if state in ENDED_WHOLE:
             self.notify(f"run {self.run_id}: {state.replace('_', ' ')}", timeout=8)
         elif state in RECOVERABLE:
             self.notify(f"run {self.run_id}: {state.replace('_', ' ')}", severity="warning", timeout=10)
@@ -286,27 +310,27 @@ class RunScreen(EngineScreen):
             return allowed
         state = self.run_state
         if action in ("abort", "pause"):
-            return state == "running" and not self._pending
+            return state == PublicState.RUNNING and not self._pending
         if action == "close_filter":
             # Only while the log filter box is shown; otherwise escape goes back, as everywhere.
             return self.logs is not None and self.logs.filter_open
         if action == "rollback":
             return state in RECOVERABLE and not self._pending
         if action == "resume":
-            return (state in ("interrupted", "aborted") and not self._pending and self.record is not None
+            return (state in RESUMABLE and not self._pending and self.record is not None
                     and not self.rolling_back)
         return allowed
 
     @property
     def rolling_back(self) -> bool:
-        return self.record is not None and any(s.undo_state for s in self.record.steps)
+        return self.record is not None and rolling_back(self.record)
 
     def _pause_rollback(self) -> None:
         """During a rollback the engine turns any abort into a pause after the current undo: say so."""
         self.app.push_screen(ConfirmAction(
             f"Pause the rollback of run {self.run_id}?",
             "The runner finishes the undo in progress (never half-way) and pauses; Rollback or Resume later.",
-            "Pause rollback"), lambda yes: self._send("pause" if yes else None))
+            "Pause rollback"), lambda yes: self._send(Request.PAUSE if yes else None))
 
     def _may_stop(self, action: str) -> bool:
         """Abort and pause are allowed now; during a rollback both offer to pause it instead."""
@@ -326,7 +350,8 @@ class RunScreen(EngineScreen):
             "the site ends whole on its old platform.\n"
             "Stop, no rollback: the runner kills the commands in flight and pauses; the site stays as it "
             "is (in maintenance) until you Resume or Roll back.",
-            [("pause", "Stop, no rollback", "warning"), ("abort", "Abort and roll back", "error")]),
+            [(Request.PAUSE, "Stop, no rollback", "warning"),
+             (Request.ABORT, "Abort and roll back", "error")]),
             self._send)
 
     def action_pause(self) -> None:
@@ -336,22 +361,22 @@ class RunScreen(EngineScreen):
             f"Stop run {self.run_id} without rolling back?",
             "The runner kills the commands in flight and pauses. The site stays as it is (in maintenance) "
             "until you Resume or Roll back (here, or: qm-tui resume|rollback ID).",
-            "Stop, no rollback"), lambda yes: self._send("pause" if yes else None))
+            "Stop, no rollback"), lambda yes: self._send(Request.PAUSE if yes else None))
 
-    def _send(self, kind: str | None) -> None:
+    def _send(self, kind: Request | str | None) -> None:
         """Write the request the runner polls for (``abort`` or ``pause``), as ``qm-tui abort`` does."""
         if kind is None:
             return
         try:
             journal = Journal(Path(self.qm.config.state_dir))
             try:
-                journal.request(self.run_id, kind)
+                journal.request(self.run_id, Request(kind))
             finally:
                 journal.close()
         except (OSError, sqlite3.Error) as exc:
             self.notify(describe_error(exc), title="Abort not sent", severity="error", timeout=15)
             return
-        then = "rolls back" if kind == "abort" else "stops and pauses (then Resume or Rollback)"
+        then = "rolls back" if kind == Request.ABORT else "stops and pauses (then Resume or Rollback)"
         self.notify(f"abort requested; run {self.run_id} {then} at the next safe point", timeout=8)
 
     def _recover(self, action: str) -> None:

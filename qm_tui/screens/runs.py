@@ -17,13 +17,14 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.journal import Journal, RunRecord
+from ..engine.states import NEEDS_OPERATOR
 from .base import EngineScreen
 from .messages import OpenRun, RunsLoaded
 from .run import STATE_STYLE
 
 __all__ = ["RunsScreen", "order_runs"]
 
-ATTENTION = ("interrupted", "needs_attention")
+ATTENTION = NEEDS_OPERATOR
 COLUMNS = (("id", "Run"), ("site", "Site"), ("from", "From"), ("to", "To"), ("state", "State"),
            ("started", "Started (UTC)"))
 

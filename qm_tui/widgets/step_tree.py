@@ -13,27 +13,32 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ..engine.journal import StepRecord
+from ..engine.states import Phase, StepState, UndoState, effective
 
 __all__ = ["StepTree", "fmt_elapsed", "step_icon"]
 
 # (icon, style) for a step's do-state, then for its undo-state (which wins once a rollback touched it).
 DO_ICONS: dict[str, tuple[str, str]] = {
-    "pending": ("·", "dim"),
-    "started": ("▶", "bold yellow"),
-    "ok": ("✔", "green"),
-    "failed": ("✖", "bold red"),
-    "unknown": ("?", "bold magenta"),
-    "skipped": ("–", "dim"),
+    StepState.PENDING: ("·", "dim"),
+    StepState.STARTED: ("▶", "bold yellow"),
+    StepState.OK: ("✔", "green"),
+    StepState.FAILED: ("✖", "bold red"),
+    StepState.UNKNOWN: ("?", "bold magenta"),
+    StepState.SKIPPED: ("–", "dim"),
 }
 UNDO_ICONS: dict[str, tuple[str, str]] = {
-    "started": ("↺", "bold yellow"),
-    "ok": ("↶", "cyan"),
-    "failed": ("✖", "bold red"),
-    "unknown": ("?", "bold magenta"),
-    "skipped": ("–", "dim"),
+    UndoState.STARTED: ("↺", "bold yellow"),
+    UndoState.OK: ("↶", "cyan"),
+    UndoState.FAILED: ("✖", "bold red"),
+    UndoState.UNKNOWN: ("?", "bold magenta"),
+    UndoState.SKIPPED: ("–", "dim"),
 }
-UNDO_WORDS = {"started": "undoing", "ok": "undone", "failed": "undo failed", "unknown": "undo unknown",
-              "skipped": "undo skipped"}
+UNDO_WORDS = {UndoState.STARTED: "undoing", UndoState.OK: "undone", UndoState.FAILED: "undo failed",
+              UndoState.UNKNOWN: "undo unknown", UndoState.SKIPPED: "undo skipped"}
+#: Do or undo states that make a step (and its host's branch) show red.
+BAD = (StepState.FAILED, StepState.UNKNOWN)
+#: Do states counted in a host's progress (n/total).
+DONE = (StepState.OK, StepState.SKIPPED)
 
 
 def fmt_elapsed(seconds: float | None) -> str:
@@ -49,26 +54,25 @@ def fmt_elapsed(seconds: float | None) -> str:
 
 
 def step_icon(step: StepRecord) -> tuple[str, str]:
-    if step.undo_state:
-        return UNDO_ICONS.get(step.undo_state, ("?", ""))
-    return DO_ICONS.get(step.state, ("?", ""))
+    view = effective(step)
+    return (UNDO_ICONS if view.phase == Phase.UNDO else DO_ICONS).get(view.stored, ("?", ""))
 
 
-def _times(step: StepRecord) -> tuple[float | None, float | None]:
-    if step.undo_state:
-        return step.undo_started_at, step.undo_ended_at
-    return step.started_at, step.ended_at
+def _bad(step: StepRecord) -> bool:
+    """Its do or its undo failed, or left an unknown outcome."""
+    return step.state in BAD or step.undo_state in BAD
 
 
 def step_label(step: StepRecord, now: float) -> Text:
+    view = effective(step)
     icon, style = step_icon(step)
     text = Text.assemble((icon, style), " ", step.title or step.name)
-    if step.undo_state:
-        text.append(f" ({UNDO_WORDS.get(step.undo_state, step.undo_state)})", style="italic")
-    start, end = _times(step)
-    if start is not None:
-        text.append(f"  {fmt_elapsed((end if end is not None else now) - start)}", style="dim")
-    if step.detail and (step.state in ("failed", "unknown") or step.undo_state in ("failed", "unknown")):
+    if view.phase == Phase.UNDO:
+        text.append(f" ({UNDO_WORDS.get(view.stored, view.stored)})", style="italic")
+    elapsed = view.elapsed(now)
+    if elapsed is not None:
+        text.append(f"  {fmt_elapsed(elapsed)}", style="dim")
+    if step.detail and _bad(step):
         text.append(f"  {step.detail}", style="red")
     return text
 
@@ -122,9 +126,8 @@ class StepTree(Tree[int]):
             node = self._branches.get(host)
             if node is None:
                 continue
-            done = sum(s.state in ("ok", "skipped") for s in host_steps)
-            bad = any(s.state in ("failed", "unknown") or s.undo_state in ("failed", "unknown")
-                      for s in host_steps)
+            done = sum(s.state in DONE for s in host_steps)
+            bad = any(_bad(s) for s in host_steps)
             label = Text.assemble((self._host_names[host], "bold red" if bad else "bold"),
                                   (f"  {done}/{len(host_steps)}", "dim"))
             self._set(node, label)

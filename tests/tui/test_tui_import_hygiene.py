@@ -1,6 +1,7 @@
-"""The engine is headless: importing any of it must not pull in Textual (or our screens).
+"""The engine is headless: importing any of it must not pull in Textual (or our screens, the CLI, the lab).
 
-Run in a fresh interpreter, because this test session has long since imported Textual.
+Run in a fresh interpreter, because this test session has long since imported Textual. The same contract,
+read from the source (every import statement, for every layer): tests/test_import_contract.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ names = sorted(m.name for m in pkgutil.walk_packages(engine.__path__, "qm_tui.en
 for name in names:
     importlib.import_module(name)
 leaked = sorted(m for m in sys.modules
-                if m == "textual" or m.startswith(("textual.", "qm_tui.app", "qm_tui.screens", "qm_tui.widgets")))
+                if m in ("textual", "qm_lab") or m.startswith(("textual.", "qm_tui.app", "qm_tui.screens",
+                                                                "qm_tui.widgets", "qm_tui.cli", "qm_tui.commands",
+                                                                "qm_lab.")))
 print(json.dumps({"modules": names, "leaked": leaked}))
 """
 
