@@ -23,6 +23,7 @@ from .events import EventSink, Output, RunFinished, RunStarted, StepChanged
 from .journal import Journal, lock_owner_line
 from .operations.context import SiteMoveContext
 from .runtime import EventHub
+from .states import Request, RunState, StepState, UndoState
 from .steps import Probe, Step, StepFailed, StepUnknown
 from .sweep import SweepRefused
 from .transport import Outcome, TransportError
@@ -38,6 +39,9 @@ HEARTBEAT_EVERY = 5.0
 REQUEST_POLL = 0.3
 ABORTED = "aborted by the operator"
 IN_RUN_SWEEP_LIMIT = 30.0
+# What a probe of a step left started or unknown means on recovery; the steps a rollback undoes.
+SETTLED = {Probe.DONE: StepState.OK, Probe.NOT_DONE: StepState.PENDING, Probe.PARTIAL: StepState.FAILED}
+TOUCHED = (StepState.OK, StepState.FAILED, StepState.UNKNOWN, StepState.STARTED)
 
 
 def groups(steps: Sequence[Step]) -> list[list[Step]]:
@@ -73,7 +77,7 @@ class Execution:
             self.hub.subscribe(sink)
         self.seq = {id(s): i for i, s in enumerate(steps)}
         rt.bind(self.hub, lambda s: self.seq[id(s)])
-        self.states: dict[int, str] = states or {i: "pending" for i in range(len(steps))}
+        self.states: dict[int, str] = states or {i: StepState.PENDING for i in range(len(steps))}
         self.undo_states: dict[int, str | None] = undo_states or {i: None for i in range(len(steps))}
         self.inflight: set[asyncio.Task[None]] = set()
         self.abort_mode: str | None = None  # "rollback" or "pause"
@@ -92,31 +96,31 @@ class Execution:
 
     def _finish(self, state: str, message: str, manual: tuple[tuple[str, str], ...] = ()) -> int:
         self.journal.set_run(self.ctx.run_id, state=state, ended_at=time.time(),
-                             error=None if state == "succeeded" else message)
+                             error=None if state == RunState.SUCCEEDED else message)
         self.hub.emit(RunFinished(self.ctx.run_id, state, message, manual))
-        return {"succeeded": EXIT_MIGRATED, "rolled_back": EXIT_ROLLED_BACK}.get(state, EXIT_ATTENTION)
+        return {RunState.SUCCEEDED: EXIT_MIGRATED, RunState.ROLLED_BACK: EXIT_ROLLED_BACK}.get(state, EXIT_ATTENTION)
 
     # --- abort ----------------------------------------------------------------------------------
 
     def request(self, kind: str) -> None:
         """``abort`` (then roll back), ``pause`` (abort, no rollback), ``stop`` (finish in-flight, pause)."""
         if self.in_rollback:
-            if kind in ("abort", "pause") and not self.pause_rollback:
+            if kind in (Request.ABORT, Request.PAUSE) and not self.pause_rollback:
                 # A second abort during a rollback only pauses it: never leave an undo half-way.
                 self.pause_rollback = True
                 self.info(self.ctx.master, "abort during rollback: pausing after the current undo")
             return
-        if kind == "stop":
+        if kind == Request.STOP:
             self.stop_after_group = True
             self.info(self.ctx.master, "hang-up: stopping at the next safe point")
             return
         if self.abort_mode is None:
-            self.abort_mode = "pause" if kind == "pause" else "rollback"
-            self.info(self.ctx.master, f"abort requested ({'no rollback' if kind == 'pause' else 'roll back'}): "
+            self.abort_mode = "pause" if kind == Request.PAUSE else "rollback"
+            self.info(self.ctx.master, f"abort requested ({'no rollback' if kind == Request.PAUSE else 'roll back'}): "
                                        "stopping in-flight commands")
             for task in list(self.inflight):
                 task.cancel()
-        elif kind == "pause":
+        elif kind == Request.PAUSE:
             self.abort_mode = "pause"
 
     async def _poll_requests(self) -> None:
@@ -163,7 +167,7 @@ class Execution:
                     if not await self._lock():
                         return EXIT_REFUSED
                 except QmError as exc:
-                    self._finish("aborted", f"{ctx.master}: cannot take the lock {ctx.lock_dir}: {exc}")
+                    self._finish(RunState.ABORTED, f"{ctx.master}: cannot take the lock {ctx.lock_dir}: {exc}")
                     return EXIT_REFUSED
             else:
                 await self._settle_all()
@@ -171,7 +175,7 @@ class Execution:
                 undoing = any(self.undo_states.values())
                 nxt = f"qm-tui rollback {ctx.run_id}" if undoing else \
                     f"qm-tui resume {ctx.run_id}, or undo with: qm-tui rollback {ctx.run_id}"
-                return self._finish("paused", f"{ABORTED} (its runner was gone); continue with: {nxt}")
+                return self._finish(RunState.PAUSED, f"{ABORTED} (its runner was gone); continue with: {nxt}")
             if mode == "rollback":
                 return await self._rollback("rollback requested by the operator")
             try:
@@ -182,10 +186,10 @@ class Execution:
                 await self.op.cleanup(self.rt, self.settings.dump_retention_days)
                 await self._unlock()
                 warnings = "".join(f"; {s.data['warning']}" for s in self.steps if s.data.get("warning"))
-                return self._finish("succeeded", self.op.success(ctx) + await self._kept_aside() + warnings)
+                return self._finish(RunState.SUCCEEDED, self.op.success(ctx) + await self._kept_aside() + warnings)
             if self.abort_mode == "pause" or (self.stop_after_group and failure is None):
                 why = ABORTED if self.abort_mode else "stopped at a safe point after a hang-up"
-                return self._finish("paused", f"{why}; continue with: qm-tui resume {ctx.run_id}, or undo with: "
+                return self._finish(RunState.PAUSED, f"{why}; continue with: qm-tui resume {ctx.run_id}, or undo with: "
                                               f"qm-tui rollback {ctx.run_id}")
             reason = ABORTED if self.abort_mode else (failure or ABORTED)
             self.info(ctx.master, f"rolling back: {reason}")
@@ -200,7 +204,7 @@ class Execution:
 
     async def _forward(self) -> str | None:
         for group in groups(self.steps):
-            todo = [s for s in group if self.states[self.seq[id(s)]] != "ok"]
+            todo = [s for s in group if self.states[self.seq[id(s)]] != StepState.OK]
             if not todo:
                 continue
             if self.abort_mode or self.stop_after_group:
@@ -219,17 +223,17 @@ class Execution:
 
     async def _do(self, step: Step) -> str | None:
         i = self.seq[id(step)]
-        self.journal.set_step(self.ctx.run_id, i, state="started", started_at=time.time(), ended_at=None,
+        self.journal.set_step(self.ctx.run_id, i, state=StepState.STARTED, started_at=time.time(), ended_at=None,
                               detail=None)
-        self.states[i] = "started"
-        self.emit_step(i, "do", "started")
+        self.states[i] = StepState.STARTED
+        self.emit_step(i, "do", StepState.STARTED)
         self._crash(step, "before")
         detail: str | None = None
         task = asyncio.create_task(step.do(self.rt))
         self.inflight.add(task)
         try:
             await task
-            state = "ok"
+            state = StepState.OK
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise  # this coroutine itself was cancelled
@@ -239,7 +243,7 @@ class Execution:
             detail = str(exc)
             state = await self._settle(step, detail)
         except (StepFailed, QmError) as exc:
-            state, detail = "failed", str(exc)
+            state, detail = StepState.FAILED, str(exc)
         finally:
             self.inflight.discard(task)
         self._crash(step, "after_remote")
@@ -247,7 +251,7 @@ class Execution:
         self.journal.set_step(self.ctx.run_id, i, state=state, ended_at=time.time(), detail=detail, data=step.data)
         self.emit_step(i, "do", state, detail)
         self._crash(step, "after_journal")
-        if state == "ok":
+        if state == StepState.OK:
             return None
         return detail or f"{step.host}: {step.name} failed"
 
@@ -257,24 +261,24 @@ class Execution:
             verdict = await step.probe(self.rt)
         except (StepFailed, StepUnknown, QmError) as exc:
             self.info(step.host, f"probe of {step.name} failed: {exc}", self.seq[id(step)])
-            return "unknown"
+            return StepState.UNKNOWN
         self.info(step.host, f"probe of {step.name}: {verdict.value}", self.seq[id(step)])
-        return "ok" if verdict is Probe.DONE else "failed"
+        return StepState.OK if verdict is Probe.DONE else StepState.FAILED
 
     async def _settle_all(self) -> None:
         """Recovery: trust the hosts, not the journal. Steps left started/unknown are probed."""
         for i, step in enumerate(self.steps):
-            if self.states[i] not in ("started", "unknown"):
+            if self.states[i] not in (StepState.STARTED, StepState.UNKNOWN):
                 continue
             try:
                 verdict = await step.probe(self.rt)
             except (StepFailed, StepUnknown, QmError) as exc:
                 self.info(step.host, f"probe of {step.name} failed: {exc}; treated as unknown", i)
-                self.states[i] = "unknown"
+                self.states[i] = StepState.UNKNOWN
                 continue
             # not done: nothing happened, the step is simply to be run (or nothing to undo);
             # partial: it must be re-run (resume) or undone (rollback), both idempotent.
-            state = {Probe.DONE: "ok", Probe.NOT_DONE: "pending", Probe.PARTIAL: "failed"}[verdict]
+            state = SETTLED[verdict]
             self.info(step.host, f"probe of {step.name}: {verdict.value} -> {state}", i)
             self.states[i] = state
             self.journal.set_step(self.ctx.run_id, i, state=state)
@@ -284,15 +288,15 @@ class Execution:
 
     async def _rollback(self, reason: str) -> int:
         self.in_rollback = True
-        self.journal.set_run(self.ctx.run_id, state="rolling_back", error=reason)
+        self.journal.set_run(self.ctx.run_id, state=RunState.ROLLING_BACK, error=reason)
         touched = [s for s in reversed(self.steps)
-                   if self.states[self.seq[id(s)]] in ("ok", "failed", "unknown", "started")
-                   and self.undo_states[self.seq[id(s)]] != "ok"]
+                   if self.states[self.seq[id(s)]] in TOUCHED
+                   and self.undo_states[self.seq[id(s)]] != StepState.OK]
         # Service first (site dir, files, database, maintenance off), the hostmaster's record last.
         todo = [s for s in touched if not s.bookkeeping] + [s for s in touched if s.bookkeeping]
         for group in groups(todo):
             if self.pause_rollback:
-                return self._finish("paused", f"rollback paused by the operator ({reason}); continue with: "
+                return self._finish(RunState.PAUSED, f"rollback paused by the operator ({reason}); continue with: "
                                               f"qm-tui rollback {self.ctx.run_id}")
             results = await asyncio.gather(*(self._undo(s) for s in group))
             errors = [r for r in results if r]
@@ -301,37 +305,37 @@ class Execution:
                 manual = tuple(c for s in remaining for c in s.undo_commands(self.ctx))
                 whole = (f"the site is back whole and online on {self.ctx.source.title}, only the hostmaster's "
                          "record is left: " if all(s.bookkeeping for s in remaining) else "")
-                return self._finish("needs_attention", f"rollback stopped: {whole}{'; '.join(errors)} "
-                                    f"(the migration failed first: {reason}); when the cause is fixed run: "
+                return self._finish(RunState.NEEDS_ATTENTION, f"rollback stopped: {whole}{'; '.join(errors)} "
+                                    f"(the {self.op.noun} failed first: {reason}); when the cause is fixed run: "
                                     f"qm-tui rollback {self.ctx.run_id}", manual)
         try:
             problem = self.op.undone_problem(self.ctx, await self.rt.hostmaster_record())
         except QmError as exc:
-            return self._finish("needs_attention", f"rolled back, but the hostmaster cannot be checked: {exc}")
+            return self._finish(RunState.NEEDS_ATTENTION, f"rolled back, but the hostmaster cannot be checked: {exc}")
         if problem:
-            return self._finish("needs_attention", f"rolled back, but {problem}")
+            return self._finish(RunState.NEEDS_ATTENTION, f"rolled back, but {problem}")
         await self._unlock()
-        return self._finish("rolled_back", f"migration failed and was rolled back: {reason}")
+        return self._finish(RunState.ROLLED_BACK, f"{self.op.noun} failed and was rolled back: {reason}")
 
     async def _undo(self, step: Step) -> str | None:
         i = self.seq[id(step)]
-        self.journal.set_step(self.ctx.run_id, i, undo_state="started", undo_started_at=time.time())
-        self.emit_step(i, "undo", "started")
+        self.journal.set_step(self.ctx.run_id, i, undo_state=StepState.STARTED, undo_started_at=time.time())
+        self.emit_step(i, "undo", StepState.STARTED)
         self._crash(step, "undo_before")
         deadline = time.monotonic() + self.settings.undo_retry_seconds
         delay = 1.0
         while True:
             try:
                 await step.undo(self.rt)
-                state, detail = "ok", None
+                state, detail = UndoState.OK, None
                 break
             except StepFailed as exc:
-                state, detail = "failed", str(exc)
+                state, detail = StepState.FAILED, str(exc)
                 break
             except (StepUnknown, TransportError) as exc:
                 # The host is unreachable or the connection dropped: undos are idempotent, so wait for
                 # it to come back rather than leave the site half rolled back.
-                state, detail = "failed", str(exc)
+                state, detail = StepState.FAILED, str(exc)
                 if time.monotonic() + delay > deadline or self.pause_rollback:
                     break
                 self.info(step.host, f"undo of {step.name} could not reach the host ({exc}); retrying in "
@@ -339,7 +343,7 @@ class Execution:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
             except QmError as exc:
-                state, detail = "failed", str(exc)
+                state, detail = StepState.FAILED, str(exc)
                 break
         self._crash(step, "undo_after_remote")
         self.undo_states[i] = state
@@ -363,7 +367,7 @@ class Execution:
             if res.outcome is not Outcome.OK:
                 held = await self.rt.admin(ctx.master, f"cat -- {q(lock + '/owner')}")
                 await self._unlock(taken)
-                self._finish("aborted", f"{ctx.master}: cannot take the lock {lock}: "
+                self._finish(RunState.ABORTED, f"{ctx.master}: cannot take the lock {lock}: "
                              f"{held.stdout.strip() or res.stderr.strip() or res.error}")
                 return False
             taken.append(lock)

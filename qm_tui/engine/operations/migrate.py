@@ -61,6 +61,7 @@ def build_steps(ctx: SiteMoveContext) -> list[Step]:
 class Migrate(Operation):
     kind = "migrate"
     context = MigrationContext
+    noun = "migration"
     verb = "Migrate"
 
     @classmethod

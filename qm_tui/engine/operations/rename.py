@@ -76,6 +76,7 @@ def build_steps(ctx: SiteMoveContext) -> list[Step]:
 class Rename(Operation):
     kind = "rename"
     context = RenameContext
+    noun = "rename"
     verb = "Rename"
 
     @classmethod
