@@ -13,7 +13,7 @@ from .output import emit_json, fmt_time, print_table
 
 def run_json(r: RunRecord, with_steps: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "id": r.id, "site": r.site, "source_platform": r.source_platform, "target_platform": r.target_platform,
+        "id": r.id, "operation": r.operation, "site": r.site, "source_platform": r.source_platform, "target_platform": r.target_platform,
         "state": r.public_state, "started_at": fmt_time(r.started_at), "ended_at": fmt_time(r.ended_at),
         "runner_pid": r.runner_pid, "error": r.error,
     }
@@ -60,7 +60,8 @@ def run_cmd(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(run_json(run))
         return EXIT_OK
-    print(f"run {run.id}: {run.site} {run.source_platform} → {run.target_platform}: {run.public_state}")
+    print(f"run {run.id}: {run.operation} {run.site} {run.source_platform} → {run.target_platform}: "
+          f"{run.public_state}")
     if run.error:
         print(f"  {run.error}")
     print_table("steps", ["#", "host", "step", "state", "detail"],

@@ -158,6 +158,15 @@ class RunRecord:
         return str(self.plan.get("operation") or "migrate")
 
     @property
+    def master_hosts(self) -> set[str]:
+        """The hostmaster's names in the run's steps (its connect name and its server title)."""
+        names = self.plan.get("master_hosts")
+        if names is None:  # a run journaled before operations: the migrate context had them
+            ctx = self.plan.get("context") or {}
+            names = [ctx.get("master_title"), ctx.get("master")]
+        return {str(v) for v in names if v}
+
+    @property
     def public_state(self) -> PublicState:
         """running, succeeded, rolled_back, needs_attention, interrupted, aborted."""
         if self.state in (RunState.RUNNING, RunState.ROLLING_BACK):

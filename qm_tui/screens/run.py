@@ -68,8 +68,7 @@ STATE_STYLE = {PublicState.RUNNING: "bold yellow", PublicState.SUCCEEDED: "bold 
 
 
 def _hosts(run: RunRecord) -> tuple[list[str], set[str]]:
-    ctx = run.plan.get("context") or {}
-    masters = {str(v) for v in (ctx.get("master_title"), ctx.get("master")) if v}
+    masters = run.master_hosts
     hosts: list[str] = []
     for s in run.steps:
         if s.host not in hosts:
@@ -283,7 +282,8 @@ class RunScreen(EngineScreen):
         self.tree.build(run.steps, masters)
         self.query_one("#run-title", Static).update(
             Text.assemble(("run ", "dim"), run.id, "  ", (run.site, "bold"),
-                          f"  {run.source_platform} → {run.target_platform}"))
+                          f"  {'' if run.operation == 'migrate' else run.operation + ' '}"
+                          f"{run.source_platform} → {run.target_platform}"))
         await self.query_one("#run-logs-placeholder").remove()
         # Awaited: the panes are composed before the first write.
         await self.query_one("#run-body").mount(HostLogs(hosts, stamp=self.stamp, id="run-logs"))
