@@ -237,6 +237,7 @@ class FakeOp(Operation):
     kind = "fake"
     context = MigrationContext
     verb = "Fake"
+    noun = "migration"
 
     @classmethod
     def steps(cls, ctx: SiteMoveContext) -> list[Step]:

@@ -4,8 +4,10 @@ no lab, milliseconds per test. The journal is a real SQLite one in ``tmp_path``.
 What is proven here: the order of do and undo, rollback (reverse order, bookkeeping last, stopping at a
 failed undo), abort of in-flight steps settled by probing, pause, stop after a hang-up, the settling of
 a journaled run's unknown steps on resume and rollback, the lock, and the final state in the journal.
-Bugs found in Execution are tests marked ``xfail(strict=True)``: fixing one makes its test pass (remove
-the mark then). Undo retries run on a virtual clock (``clock``): their back-off starts at 1 s.
+Six bugs this suite found are fixed and pinned here: a bug in one step of a parallel group (its siblings
+are settled before anything is undone), a lock error on a run's second name (the first is released), a
+bug in an undo (the rollback stops as needs_attention), a sweep that timed out (the log says so), a
+hang-up during the last group (the run succeeds), a successful undo (the step keeps its detail). Undo retries run on a virtual clock (``clock``): their back-off starts at 1 s.
 """
 
 from __future__ import annotations
@@ -213,8 +215,6 @@ async def test_a_hung_sweep_before_rollback_is_bounded(h: Harness, monkeypatch: 
     assert h.calls("undo") == ["a"]
 
 
-@pytest.mark.xfail(strict=True, reason="execution.py _sweep_before_rollback: `exc or '...'` is always exc (an "
-                   "exception is truthy), so a timed-out sweep logs 'before rolling back: ' with no reason")
 async def test_a_hung_sweep_says_it_did_not_finish(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(execution, "IN_RUN_SWEEP_LIMIT", 0.05)
     h.step("a", do="fail")
@@ -402,9 +402,6 @@ async def test_stop_then_a_failure_in_the_current_group_rolls_back(h: Harness) -
     assert h.calls("undo") == ["b", "a"] and h.record().state == "rolled_back"
 
 
-@pytest.mark.xfail(strict=True, reason="execution.py run(): a stop (hang-up, on_hangup=stop) during the last "
-                   "group leaves a run whose every step is done 'paused' (public 'aborted', lock held, no clean-up) "
-                   "instead of finishing it: _forward returns None and stop_after_group alone picks 'paused'")
 async def test_stop_during_the_last_group_lets_the_finished_run_succeed(h: Harness) -> None:
     h.step("a")
     b = h.step("b", do="block")
@@ -443,8 +440,6 @@ async def test_unknown_outcome_not_probed_done_rolls_back(h: Harness, verdict: A
     assert run.state == "rolled_back" and "m: b: do outcome unknown" in run.error
 
 
-@pytest.mark.xfail(strict=True, reason="execution.py _undo(): a successful undo journals detail=None, erasing the "
-                   "step's own failure detail (why it failed) from the journal's steps row")
 async def test_a_rollback_keeps_the_failed_steps_detail_in_the_journal(h: Harness) -> None:
     h.step("a")
     h.step("b", do="fail")
@@ -734,9 +729,6 @@ async def test_a_lock_command_that_cannot_run_refuses_the_run(h: Harness) -> Non
     assert h.finished.message == f"m: cannot take the lock {h.ctx.lock_dir}: m: cannot connect"
 
 
-@pytest.mark.xfail(strict=True, reason="execution.py run()/_lock(): a QmError (TransportError) while taking the "
-                   "second lock name is caught in run(), which finishes the run 'aborted' without _unlock(taken): "
-                   "the first name stays locked on M for a run that has ended ('all or none' is broken)")
 async def test_a_lock_error_on_the_second_name_releases_the_first(make: Any) -> None:
     h = make(new_uri="new.example.org")
     h.step("a")
@@ -761,9 +753,6 @@ async def test_an_internal_error_in_a_step_still_rolls_back_what_ran(h: Harness)
     assert h.undo_states() == {"a": "ok", "b": "ok", "c": None}
 
 
-@pytest.mark.xfail(strict=True, reason="execution.py _forward(): asyncio.gather without return_exceptions "
-                   "propagates a sibling's plain Exception at once and leaves the other _do tasks of the group "
-                   "running; run() then rolls back and undoes a step whose do is still in flight")
 async def test_an_internal_error_in_a_parallel_group_never_undoes_a_step_still_running(h: Harness) -> None:
     h.step("a")
     h.step("p1", group="g", do="bug")
@@ -778,9 +767,6 @@ async def test_an_internal_error_in_a_parallel_group_never_undoes_a_step_still_r
         h.ex.hub.close()  # it wrote to the hub after run() had closed it (re-opening a log file)
 
 
-@pytest.mark.xfail(strict=True, reason="execution.py _undo()/_rollback(): a plain Exception from an undo escapes "
-                   "run() (the forward path catches it as 'internal error'): the run stays 'rolling_back' with no "
-                   "RunFinished and no list of what is left to undo by hand")
 async def test_an_internal_error_in_an_undo_stops_the_rollback_as_needs_attention(h: Harness) -> None:
     h.step("a")
     h.step("b", undo="bug")

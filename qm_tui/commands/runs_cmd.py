@@ -13,7 +13,8 @@ from .output import emit_json, fmt_time, print_table
 
 def run_json(r: RunRecord, with_steps: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "id": r.id, "operation": r.operation, "site": r.site, "source_platform": r.source_platform, "target_platform": r.target_platform,
+        "id": r.id, "operation": r.operation, "site": r.site, "source_platform": r.source_platform,
+        "target_platform": r.target_platform,
         "state": r.public_state, "started_at": fmt_time(r.started_at), "ended_at": fmt_time(r.ended_at),
         "runner_pid": r.runner_pid, "error": r.error,
     }

@@ -149,7 +149,7 @@ class Execution:
         try:
             await asyncio.wait_for(self.sweep(), IN_RUN_SWEEP_LIMIT)  # a frozen host must not hold it up
         except (SweepRefused, QmError, TimeoutError) as exc:
-            self.info(self.ctx.master, f"before rolling back: {exc or 'the sweep did not finish in time'}")
+            self.info(self.ctx.master, f"before rolling back: {str(exc) or 'the sweep did not finish in time'}")
 
     # --- top level --------------------------------------------------------------------------------
 
@@ -163,11 +163,7 @@ class Execution:
         background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._poll_requests())]
         try:
             if mode == "migrate":
-                try:
-                    if not await self._lock():
-                        return EXIT_REFUSED
-                except QmError as exc:
-                    self._finish(RunState.ABORTED, f"{ctx.master}: cannot take the lock {ctx.lock_dir}: {exc}")
+                if not await self._lock():
                     return EXIT_REFUSED
             else:
                 await self._settle_all()
@@ -182,7 +178,8 @@ class Execution:
                 failure = await self._forward()
             except Exception as exc:  # a bug must still leave the site whole: roll back what ran
                 failure = f"internal error: {exc!r}"
-            if failure is None and self.abort_mode is None and not self.stop_after_group:
+            finished = all(self.states[i] == StepState.OK for i in range(len(self.steps)))
+            if failure is None and self.abort_mode is None and (not self.stop_after_group or finished):
                 await self.op.cleanup(self.rt, self.settings.dump_retention_days)
                 await self._unlock()
                 warnings = "".join(f"; {s.data['warning']}" for s in self.steps if s.data.get("warning"))
@@ -209,7 +206,12 @@ class Execution:
                 continue
             if self.abort_mode or self.stop_after_group:
                 return None if self.stop_after_group and not self.abort_mode else ABORTED
-            results = await asyncio.gather(*(self._do(s) for s in todo))
+            # Every step of the group ends (journaled, settled) before a bug in one of them is raised:
+            # a rollback must never undo a sibling whose do is still running.
+            results = await asyncio.gather(*(self._do(s) for s in todo), return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
             failed = [r for r in results if r]
             if failed:
                 return "; ".join(failed)
@@ -345,9 +347,14 @@ class Execution:
             except QmError as exc:
                 state, detail = StepState.FAILED, str(exc)
                 break
+            except Exception as exc:  # a bug: stop the rollback here, with the manual commands
+                state, detail = StepState.FAILED, f"{step.host}: {step.name}: internal error in undo: {exc!r}"
+                break
         self._crash(step, "undo_after_remote")
         self.undo_states[i] = state
-        self.journal.set_step(self.ctx.run_id, i, undo_state=state, undo_ended_at=time.time(), detail=detail)
+        # A successful undo keeps the step's detail (why its do failed).
+        self.journal.set_step(self.ctx.run_id, i, undo_state=state, undo_ended_at=time.time(),
+                              **({"detail": detail} if detail else {}))
         self.emit_step(i, "undo", state, detail)
         self._crash(step, "undo_after_journal")
         return detail
@@ -363,12 +370,19 @@ class Execution:
         for lock in ctx.lock_dirs:
             cmd = (f"mkdir -p -- {q(lock.rsplit('/', 1)[0])} && mkdir -- {q(lock)} && "
                    f"printf '%s\\n' {q(owner)} > {q(lock + '/owner')}")
-            res = await self.rt.admin(ctx.master, cmd)
-            if res.outcome is not Outcome.OK:
-                held = await self.rt.admin(ctx.master, f"cat -- {q(lock + '/owner')}")
-                await self._unlock(taken)
-                self._finish(RunState.ABORTED, f"{ctx.master}: cannot take the lock {lock}: "
-                             f"{held.stdout.strip() or res.stderr.strip() or res.error}")
+            try:
+                res = await self.rt.admin(ctx.master, cmd)
+                why = "" if res.outcome is Outcome.OK else (
+                    (await self.rt.admin(ctx.master, f"cat -- {q(lock + '/owner')}")).stdout.strip()
+                    or res.stderr.strip() or res.error or "failed")
+            except QmError as exc:  # M unreachable: a lock may or may not have been made
+                why, taken = str(exc), [*taken, lock]
+            if why:
+                try:
+                    await self._unlock(taken)  # all or none: the names taken so far are released
+                except QmError as exc:
+                    why += f" (and the lock(s) {', '.join(taken)} may be left: {exc})"
+                self._finish(RunState.ABORTED, f"{ctx.master}: cannot take the lock {lock}: {why}")
                 return False
             taken.append(lock)
         return True

@@ -81,7 +81,7 @@ class Operation:
     kind: ClassVar[str]
     context: ClassVar[type[SiteMoveContext]]
     verb: ClassVar[str]  # for people: "Migrate", "Rename"
-    noun: ClassVar[str]  # "migration", "rename"
+    noun: ClassVar[str] = "operation"  # for people: "migration", "rename"
 
     @classmethod
     async def prepare(cls, cfg: Config, uri: str, arg: str, strict: bool, run_id: str) -> Prepared:
