@@ -7,7 +7,8 @@ a journaled run's unknown steps on resume and rollback, the lock, and the final 
 Six bugs this suite found are fixed and pinned here: a bug in one step of a parallel group (its siblings
 are settled before anything is undone), a lock error on a run's second name (the first is released), a
 bug in an undo (the rollback stops as needs_attention), a sweep that timed out (the log says so), a
-hang-up during the last group (the run succeeds), a successful undo (the step keeps its detail). Undo retries run on a virtual clock (``clock``): their back-off starts at 1 s.
+hang-up during the last group (the run succeeds), a successful undo (the step keeps its detail).
+Undo retries run on a virtual clock (``clock``): their back-off starts at 1 s.
 """
 
 from __future__ import annotations
