@@ -37,7 +37,8 @@ def lab_faults(lab):
 
 # The longest modules first: xdist's loadfile hands out whole modules in collection order, and the
 # longest one (the cluster crash matrix, about 5 minutes) left last kept one worker busy alone at the end.
-SLOW_FIRST = ("test_crash_cluster.py", "test_crash_local.py", "test_crash_parallel.py", "test_orphans.py")
+SLOW_FIRST = ("test_crash_cluster.py", "test_crash_local.py", "test_crash_parallel.py", "test_orphans.py",
+              "test_rename.py", "test_crash_rename.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -59,7 +59,8 @@ def assert_whole(lab: LocalLab, uri: str, other: str, platform: str, before: tup
     assert (site / "settings.php").is_file() and (site / "drushrc.php").is_file(), why
     assert not lab.site_dir(other, platform).exists(), f"{why}: {other}'s site dir left"
     drush = lab.aegir_root / ".drush"
-    assert (drush / f"{uri}.alias.drushrc.php").exists(), f"{why}: no alias for {uri}"
+    alias = (drush / f"{uri}.alias.drushrc.php").read_text()
+    assert "'db_server' => '@" in alias and "'client_name'" in alias, f"{why}: the alias lost its options"
     assert not (drush / f"{other}.alias.drushrc.php").exists(), f"{why}: {other}'s alias left"
     assert record(lab, lab.world.site(SITE).nid) == (uri, uri), why
     assert not db_state(lab, SITE).maintenance, f"{why}: left in maintenance"

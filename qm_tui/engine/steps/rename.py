@@ -63,15 +63,23 @@ class RenameRecord(Step):
         return [(self.host, ctx.drush_src("rename_record")), (self.host, source_context_commands(ctx)[2])]
 
 
+def aside_alias_path(ctx: SiteMoveContext) -> str:
+    return f"{ctx.aegir_root}/.qm-tui/aliases/{ctx.src_uri}.alias.drushrc.php.{ctx.run_id}"
+
+
 class DeleteOldAlias(Step):
-    """The old name's drush alias (``provision-save @old --delete``), once the site is whole under its
-    new name. Undo: the old context saved again."""
+    """The old name's drush alias goes, once the site is whole under its new name (provision-save @old
+    --delete), by a rename aside: its undo puts that same file back, with every option the site's context
+    had (db server, client, language), which a provision-save from scratch would not know."""
 
     def __init__(self, ctx: SiteMoveContext) -> None:
         super().__init__("delete_old_alias", ctx.master, f"Delete the drush alias @{ctx.src_uri}")
 
     def commands(self, ctx: SiteMoveContext) -> list[Command]:
-        return [Command(self.host, ctx.drush_src("delete_alias"))]
+        a, b = q(alias_path(ctx, ctx.src_uri)), q(aside_alias_path(ctx))
+        return [Command(self.host, f"mkdir -p -m 0700 -- {q(aside_alias_path(ctx).rsplit('/', 1)[0])} && "
+                                   f"if [ -e {a} ]; then mv -f -- {a} {b}; fi",
+                        f"mv {a} {b}  # the alias, kept aside (as provision-save @{ctx.src_uri} --delete)")]
 
     async def probe(self, rt: Runtime) -> Probe:
         alias = q(alias_path(rt.ctx, rt.ctx.src_uri))
@@ -79,7 +87,12 @@ class DeleteOldAlias(Step):
         return Probe.DONE if res.stdout.strip() == "no" else Probe.NOT_DONE
 
     async def undo(self, rt: Runtime) -> None:
-        await run_sh(rt, self, self.host, source_context_commands(rt.ctx)[0])
+        ctx = rt.ctx
+        a, b = q(alias_path(ctx, ctx.src_uri)), q(aside_alias_path(ctx))
+        res = await run_sh(rt, self, self.host, f"if [ ! -e {a} ] && [ -e {b} ]; then mv -- {b} {a}; fi; "
+                                                f"[ -e {a} ] && echo yes || echo no", display=f"mv {b} {a}")
+        if res.stdout.strip().endswith("no"):  # neither: saved again (its extra options are lost)
+            await run_sh(rt, self, self.host, source_context_commands(ctx)[0])
 
     def undo_commands(self, ctx: SiteMoveContext) -> list[tuple[str, str]]:
-        return [(self.host, source_context_commands(ctx)[0])]
+        return [(self.host, f"mv {q(aside_alias_path(ctx))} {q(alias_path(ctx, ctx.src_uri))}")]
