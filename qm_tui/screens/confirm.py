@@ -24,7 +24,7 @@ from ..config import Config
 from ..engine.model import Platform, Site
 from .base import describe_error
 from .messages import PlanChecked
-from .modal import ModalDialog
+from .modal import ModalDialog, preflight_verdict, step_lines
 
 if TYPE_CHECKING:
     from ..engine.operations import Prepared
@@ -217,18 +217,12 @@ class MigrateConfirm(ModalDialog["Prepared | None"]):
         counts = prep.verdict.counts
         lines = [Text(f"Hostmaster: {ctx.master_title}"),
                  Text("Modules: " + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none")),
-                 Text(f"{len(prep.steps)} steps:", style="bold")]
-        lines += [Text(f"{i:2}. [{s.host}] {s.title}") for i, s in enumerate(prep.steps, 1)]
+                 *step_lines(prep.steps)]
         self.query_one("#confirm-steps", Static).update(Group(*lines))
         self._show_problems()
 
     def _show_problems(self) -> None:
-        box = self.query_one("#confirm-problems", Static)
-        if self.problems:
-            box.update(Group(Text("Preflight refused, nothing changed:", style="bold red"),
-                             *(Text(f"  • {p}") for p in self.problems)))
-        elif self.problems is not None:
-            box.update(Text("✔ preflight ok", style="green"))
+        self.query_one("#confirm-problems", Static).update(preflight_verdict(self.problems))
         self._update_proceed()
 
     @property

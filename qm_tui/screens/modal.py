@@ -6,11 +6,14 @@ centered on the screen, whatever its class name: app.tcss lists no modal by name
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
+from rich.console import Group, RenderableType
+from rich.text import Text
 from textual.screen import ModalScreen
 
-__all__ = ["ModalDialog"]
+__all__ = ["ModalDialog", "preflight_verdict", "step_lines"]
 
 ResultType = TypeVar("ResultType")
 
@@ -46,3 +49,17 @@ class ModalDialog(ModalScreen[ResultType]):
         & Button { margin-left: 2; }
     }
     """
+
+
+def preflight_verdict(problems: Sequence[str] | None) -> RenderableType:
+    """What a confirm shows of the preflight: every refusal, or that it passed (``None``: still running)."""
+    if problems:
+        return Group(Text("Preflight refused, nothing changed:", style="bold red"),
+                     *(Text(f"  • {p}") for p in problems))
+    return Text("✔ preflight ok", style="green") if problems is not None else Text("")
+
+
+def step_lines(steps: Sequence[object]) -> list[Text]:
+    """A plan's steps, numbered, with the host each runs on."""
+    return [Text(f"{len(steps)} steps:", style="bold")] + [
+        Text(f"{i:2}. [{s.host}] {s.title}") for i, s in enumerate(steps, 1)]  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from textual.widgets import Button, Input, Static
 from ..config import Config
 from ..engine.model import Site
 from .base import describe_error
-from .modal import ModalDialog
+from .modal import ModalDialog, preflight_verdict, step_lines
 
 if TYPE_CHECKING:
     from ..engine.operations import Prepared
@@ -115,20 +115,13 @@ class RenameConfirm(ModalDialog["Prepared | None"]):
         if new_uri != self.planned_for:
             return  # the name changed meanwhile
         self.prepared, self.problems = prep, list(problems)
-        lines = [Text(f"{len(prep.steps)} steps:", style="bold")]
-        lines += [Text(f"{i:2}. [{s.host}] {s.title}") for i, s in enumerate(prep.steps, 1)]
-        self.query_one("#rename-steps", Static).update(Group(*lines))
+        self.query_one("#rename-steps", Static).update(Group(*step_lines(prep.steps)))
         self._show_problems()
         if not self.problems:
             self.query_one("#rename-again", Input).focus()
 
     def _show_problems(self) -> None:
-        box = self.query_one("#rename-problems", Static)
-        if self.problems:
-            box.update(Group(Text("Preflight refused, nothing changed:", style="bold red"),
-                             *(Text(f"  • {p}") for p in self.problems)))
-        elif self.problems is not None:
-            box.update(Text("✔ preflight ok", style="green"))
+        self.query_one("#rename-problems", Static).update(preflight_verdict(self.problems))
         self._update_proceed()
 
     @property

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Input, Static
-from tui_helpers import open_site, plain, settle
+from tui_helpers import open_site, plain, record_spawns, settle
 
 from qm_tui.config import Config
 from qm_tui.engine.operations import Prepared
@@ -121,19 +121,7 @@ async def test_a_confirmed_rename_starts_its_detached_runner(cfg: Config, lab_wo
     import qm_tui.app as app_module
     from qm_tui.app import QmApp
 
-    spawned: list[list[str]] = []
-
-    class FakeProc:
-        pid = 4242
-
-        def poll(self) -> int | None:
-            return None
-
-    def fake_spawn(config: Config, run_id: str, argv: list[str]) -> tuple[FakeProc, Path]:
-        spawned.append(argv)
-        return FakeProc(), Path(config.state_dir) / "runner.out"
-
-    monkeypatch.setattr(app_module, "spawn_runner", fake_spawn)
+    spawned = record_spawns(monkeypatch, app_module)
     uri = lab_world.cases["eligible"].site
     app = QmApp(cfg)
     async with app.run_test(size=SIZE) as pilot:

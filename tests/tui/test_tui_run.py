@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from run_support import MASTER, T0, WEB1, WEB2, interrupt, new_run, output, until
 from textual.widgets import Button, DataTable
-from tui_helpers import plain, settle
+from tui_helpers import plain, record_spawns, settle
 
 from qm_tui.app import QmApp
 from qm_tui.config import Config
@@ -175,20 +175,7 @@ async def test_abort_asks_first_and_cancel_sends_nothing(cfg: Config, journal: J
 
 def fake_spawner(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record the detached runners the Run screen would start (rollback, resume) instead of starting them."""
-    spawned: list[list[str]] = []
-
-    class FakeProc:
-        pid = 4242
-
-        def poll(self) -> int | None:
-            return None
-
-    def fake_spawn(config: Config, run_id: str, argv: list[str]) -> tuple[FakeProc, Path]:
-        spawned.append(argv)
-        return FakeProc(), Path(config.state_dir) / "runner.out"
-
-    monkeypatch.setattr(run_module, "spawn_runner", fake_spawn)
-    return spawned
+    return record_spawns(monkeypatch, run_module)
 
 
 async def test_stop_without_rollback_pauses_then_offers_rollback(cfg: Config, journal: Journal,

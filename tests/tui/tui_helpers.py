@@ -99,3 +99,23 @@ async def migrate_via_confirm(pilot: Pilot, uri: str, target: str) -> RunScreen:
     screen = app.screen
     assert isinstance(screen, RunScreen) and screen.proc is not None
     return screen
+
+
+def record_spawns(monkeypatch, module) -> list[list[str]]:
+    """Record the detached runners ``module`` (the app, the Run screen) would start instead of starting them."""
+    from pathlib import Path
+
+    spawned: list[list[str]] = []
+
+    class FakeProc:
+        pid = 4242
+
+        def poll(self) -> int | None:
+            return None
+
+    def fake_spawn(config, run_id: str, argv: list[str]) -> tuple[FakeProc, Path]:
+        spawned.append(argv)
+        return FakeProc(), Path(config.state_dir) / "runner.out"
+
+    monkeypatch.setattr(module, "spawn_runner", fake_spawn)
+    return spawned

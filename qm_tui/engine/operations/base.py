@@ -141,6 +141,37 @@ class Operation:
                                    f"-mtime +{int(dump_retention_days)} -delete", timeout=600)
 
 
+def set_aside_steps(ctx: SiteMoveContext) -> list[Step]:
+    """How every site move starts: maintenance on, the dump a rollback restores, the files renamed aside on
+    every host, and (a single remote web server) the site's code fetched from its authoritative front."""
+    from ..steps import DumpDb, FetchCode, Maintenance, ParkFiles
+
+    steps: list[Step] = [Maintenance(ctx, True), DumpDb(ctx)]
+    steps += [ParkFiles(ctx, h) for h in ctx.files_hosts]
+    if ctx.authoritative_front:
+        steps.append(FetchCode(ctx))
+    return steps
+
+
+def put_back_steps(ctx: SiteMoveContext) -> list[Step]:
+    """After the site dir is in its new place and verified: the push to every front, the files renamed
+    into it on every host, the old site dir and alias records removed."""
+    from ..steps import PushSite, RemoveOldAliases, RemoveOldSiteDir, RestoreFiles
+
+    steps: list[Step] = [PushSite(ctx, f) for f in ctx.remote_fronts]
+    steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
+    steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
+    steps += [RemoveOldAliases(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
+    return steps
+
+
+def closing_steps(ctx: SiteMoveContext, record: Step) -> list[Step]:
+    """The hostmaster's record (bookkeeping), Aegir's own verify task when configured, maintenance off."""
+    from ..steps import AegirVerifyTask, Maintenance
+
+    return [record, *([AegirVerifyTask(ctx)] if ctx.aegir_verify_task else []), Maintenance(ctx, False)]
+
+
 def site_facts(cfg: Config, st: SiteTargets) -> dict[str, Any]:
     """What every site operation's context takes from one hostmaster snapshot."""
     servers = st.snapshot.servers

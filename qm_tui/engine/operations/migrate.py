@@ -6,25 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from ..hostmaster_db import HostmasterDB
-from ..steps import (
-    AegirVerifyTask,
-    CacheClear,
-    DumpDb,
-    FetchCode,
-    HostingImport,
-    Maintenance,
-    MoveSiteDir,
-    ParkFiles,
-    ProvisionSave,
-    PushSite,
-    RemoveOldAliases,
-    RemoveOldSiteDir,
-    RestoreFiles,
-    Step,
-    UpdateDb,
-    Verify,
-)
-from .base import Operation, Prepared, Summary, register, site_facts
+from ..steps import CacheClear, HostingImport, MoveSiteDir, ProvisionSave, Step, UpdateDb, Verify
+from .base import Operation, Prepared, Summary, closing_steps, put_back_steps, register, set_aside_steps, site_facts
 from .context import SiteMoveContext, build_context
 
 if TYPE_CHECKING:
@@ -38,23 +21,11 @@ class MigrationContext(SiteMoveContext):
 
 
 def build_steps(ctx: SiteMoveContext) -> list[Step]:
-    steps: list[Step] = [Maintenance(ctx, True), DumpDb(ctx)]
-    steps += [ParkFiles(ctx, h) for h in ctx.files_hosts]
-    if ctx.authoritative_front:
-        steps.append(FetchCode(ctx))
     # Verify before updatedb, as provision's deploy rewrites settings.php first: the old settings.php
     # includes the source platform's settings and the site's local.settings.php by absolute path,
     # gone with the move, so updates would run without the site's own overrides.
-    steps += [MoveSiteDir(ctx), ProvisionSave(ctx), Verify(ctx), UpdateDb(ctx), CacheClear(ctx)]
-    steps += [PushSite(ctx, f) for f in ctx.remote_fronts]
-    steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
-    steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
-    steps += [RemoveOldAliases(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
-    steps.append(HostingImport(ctx))
-    if ctx.aegir_verify_task:
-        steps.append(AegirVerifyTask(ctx))
-    steps.append(Maintenance(ctx, False))
-    return steps
+    return [*set_aside_steps(ctx), MoveSiteDir(ctx), ProvisionSave(ctx), Verify(ctx), UpdateDb(ctx), CacheClear(ctx),
+            *put_back_steps(ctx), *closing_steps(ctx, HostingImport(ctx))]
 
 
 @register

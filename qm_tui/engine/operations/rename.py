@@ -11,29 +11,20 @@ from ..fileops import q
 from ..hostmaster_db import HostmasterDB
 from ..safety import UnsafeValue, check_uri
 from ..steps import (
-    AegirVerifyTask,
     CacheClear,
     DeleteOldAlias,
-    DumpDb,
-    FetchCode,
     FixDbPaths,
-    Maintenance,
     MoveSiteDir,
-    ParkFiles,
     ProvisionSave,
-    PushSite,
-    RemoveOldAliases,
-    RemoveOldSiteDir,
     RemoveOldVhosts,
     RenameRecord,
-    RestoreFiles,
     Step,
     Verify,
 )
 from ..steps.rename import record_problem
 from ..steps.site import alias_path
 from ..transport import Outcome
-from .base import Operation, Prepared, Summary, register, site_facts
+from .base import Operation, Prepared, Summary, closing_steps, put_back_steps, register, set_aside_steps, site_facts
 from .context import SiteMoveContext, build_context
 
 if TYPE_CHECKING:
@@ -49,27 +40,14 @@ class RenameContext(SiteMoveContext):
 
 
 def build_steps(ctx: SiteMoveContext) -> list[Step]:
-    steps: list[Step] = [Maintenance(ctx, True), DumpDb(ctx)]
-    steps += [ParkFiles(ctx, h) for h in ctx.files_hosts]
-    if ctx.authoritative_front:
-        steps.append(FetchCode(ctx))
-    steps += [MoveSiteDir(ctx), ProvisionSave(ctx)]
+    steps = [*set_aside_steps(ctx), MoveSiteDir(ctx), ProvisionSave(ctx)]
     if ctx.src_major is not None and ctx.src_major < 8:  # D8+ keeps no sites/<uri> path in its database
         steps.append(FixDbPaths(ctx))
     # The old name's vhosts go before the verify under the new name: its web server reload then stops
     # serving the old name.
     steps += [RemoveOldVhosts(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
-    steps += [Verify(ctx), CacheClear(ctx)]
-    steps += [PushSite(ctx, f) for f in ctx.remote_fronts]
-    steps += [RestoreFiles(ctx, h) for h in ctx.files_hosts]
-    steps += [RemoveOldSiteDir(ctx, f) for f in ctx.remote_fronts]
-    steps += [RemoveOldAliases(ctx, h) for h in (ctx.master, *ctx.remote_fronts)]
-    steps.append(DeleteOldAlias(ctx))
-    steps.append(RenameRecord(ctx))
-    if ctx.aegir_verify_task:
-        steps.append(AegirVerifyTask(ctx))
-    steps.append(Maintenance(ctx, False))
-    return steps
+    steps += [Verify(ctx), CacheClear(ctx), *put_back_steps(ctx), DeleteOldAlias(ctx)]
+    return [*steps, *closing_steps(ctx, RenameRecord(ctx))]
 
 
 @register
