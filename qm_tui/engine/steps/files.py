@@ -36,6 +36,10 @@ def guard_display(site_dir: str) -> str:
     return f"test ! has-files {q(site_dir + '/files')} {q(site_dir + '/private/files')}  # guard before a push"
 
 
+def aliases_display(platform_root: str, uri: str) -> str:
+    return f"sed -i \"/= '{uri}';$/d\" {q(platform_root + '/sites/sites.php')}  # and D6 alias links to {uri}"
+
+
 def remove_display(site_dir: str) -> str:
     return f"rm -rf {q(site_dir)}  # only once it holds no files entry"
 
@@ -174,8 +178,7 @@ class RemoveOldAliases(Step):
 
     def commands(self, ctx: SiteMoveContext) -> list[Command]:
         return [Command(self.host, fileops.remove_aliases(ctx.source.publish_path, ctx.src_uri),
-                        f"sed -i \"/= '{ctx.src_uri}';$/d\" {q(ctx.source.publish_path + '/sites/sites.php')}  "
-                        f"# and D6 alias links to {ctx.src_uri}")]
+                        aliases_display(ctx.source.publish_path, ctx.src_uri))]
 
     async def probe(self, rt: Runtime) -> Probe:
         return Probe.NOT_DONE  # re-running is harmless

@@ -23,7 +23,14 @@ from .base import (
     run_sh,
     truthy,
 )
-from .files import guard_commands, guard_fronts, names_display, remove_display, source_context_commands
+from .files import (
+    aliases_display,
+    guard_commands,
+    guard_fronts,
+    names_display,
+    remove_display,
+    source_context_commands,
+)
 
 if TYPE_CHECKING:
     from ..operations.context import SiteMoveContext
@@ -215,7 +222,8 @@ class Verify(Drush):
             for host in (ctx.master, *ctx.remote_fronts):
                 await run_sh(rt, self, host, fileops.remove_site_names(ctx.aegir_root, ctx.dst_uri),
                              display=names_display(ctx, ctx.dst_uri))
-                await run_sh(rt, self, host, fileops.remove_aliases(ctx.target.publish_path, ctx.dst_uri))
+                await run_sh(rt, self, host, fileops.remove_aliases(ctx.target.publish_path, ctx.dst_uri),
+                             display=aliases_display(ctx.target.publish_path, ctx.dst_uri))
 
     def undo_commands(self, ctx: SiteMoveContext) -> list[tuple[str, str]]:
         out = [(front, manual_rm(ctx.dst_dir)) for front in ctx.remote_fronts]
