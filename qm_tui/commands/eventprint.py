@@ -35,6 +35,15 @@ class Printer:
         except OSError:
             pass
 
+    def line(self, text: str) -> None:
+        """A line of our own (a batch's site verdicts), silenced like the events."""
+        if self.dead:
+            return
+        try:
+            print(text, flush=True)
+        except (OSError, ValueError):
+            self.silence()
+
     def __call__(self, ev: Event) -> None:
         if self.dead:
             return

@@ -49,6 +49,10 @@ def _load(journal: Journal, run_id: str) -> RunRecord:
 @command("watch", "follow a run live (Ctrl-C stops watching; the run goes on)", _watch_args)
 def watch_cmd(args: argparse.Namespace) -> int:
     journal = _journal(args, read_only=True)
+    from .batch_cmd import is_batch, watch_batch
+
+    if is_batch(journal, args.run_id):
+        return watch_batch(journal, args.run_id)
     follower = RunFollower(journal, args.run_id, page=WATCH_PAGE)
     snap = follower.poll()
     if snap.run is None:
@@ -90,6 +94,10 @@ def _abort_args(p: argparse.ArgumentParser) -> None:
 @command("abort", "ask a running migration to stop (and roll back, by default)", _abort_args)
 def abort_cmd(args: argparse.Namespace) -> int:
     journal = _journal(args)
+    from .batch_cmd import abort_batch, is_batch
+
+    if is_batch(journal, args.run_id):
+        return abort_batch(journal, args.run_id, args.no_rollback)
     run = _load(journal, args.run_id)
     if run.public_state == PublicState.INTERRUPTED:
         # Its runner is gone but its remote commands may not be: stop them, then roll back or pause.

@@ -179,7 +179,7 @@ class RunRecord:
 class Journal:
     def __init__(self, state_dir: Path, read_only: bool = False) -> None:
         """``read_only``: a watcher that may read but not write the state dir (another user)."""
-        self.state_dir = state_dir
+        self.state_dir, self.read_only = state_dir, read_only
         self.path = state_dir / "journal.sqlite"
         if read_only:
             if not self.path.exists():

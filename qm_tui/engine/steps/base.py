@@ -11,7 +11,9 @@ may be longer (a rename with its safety checks).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -155,6 +157,18 @@ async def run(rt: Runtime, step: Step, cmd: Command, what: str = "", timeout: fl
 async def run_sh(rt: Runtime, step: Step, host: str, script: str, what: str = "", display: str = "",
                  timeout: float | None = None) -> CmdResult:
     return await run(rt, step, Command(host, script, display), what, timeout)
+
+
+_SITES_PHP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = \
+    weakref.WeakKeyDictionary()
+
+
+def sites_php_lock(platform_root: str) -> asyncio.Lock:
+    """One at a time in this process for what rewrites a platform's ``sites/sites.php`` (provision-verify,
+    the alias removal): the runs of a batch share platforms, and a read-modify-write of that file by one
+    would drop another's records."""
+    locks = _SITES_PHP.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(platform_root, asyncio.Lock())
 
 
 def truthy(text: str) -> bool:

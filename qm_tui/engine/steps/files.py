@@ -10,7 +10,21 @@ from typing import TYPE_CHECKING
 from .. import fileops
 from ..fileops import q
 from ..safety import sh_join
-from .base import SSH_OPTS, Command, Probe, Role, Runtime, Step, StepFailed, inodes, manual_mv, manual_rm, run, run_sh
+from .base import (
+    SSH_OPTS,
+    Command,
+    Probe,
+    Role,
+    Runtime,
+    Step,
+    StepFailed,
+    inodes,
+    manual_mv,
+    manual_rm,
+    run,
+    run_sh,
+    sites_php_lock,
+)
 
 if TYPE_CHECKING:
     from ..operations.context import SiteMoveContext
@@ -180,6 +194,10 @@ class RemoveOldAliases(Step):
         return [Command(self.host, fileops.remove_aliases(ctx.source.publish_path, ctx.src_uri),
                         aliases_display(ctx.source.publish_path, ctx.src_uri))]
 
+    async def do(self, rt: Runtime) -> None:
+        async with sites_php_lock(rt.ctx.source.publish_path):
+            await super().do(rt)
+
     async def probe(self, rt: Runtime) -> Probe:
         return Probe.NOT_DONE  # re-running is harmless
 
@@ -233,10 +251,11 @@ class MoveSiteDir(Step):
         await run_sh(rt, self, self.host, fileops.script(
             f"if ex {q(ctx.dst_dir)}; then " + fileops.move(ctx.dst_dir, ctx.src_dir, "site_dir") + "; fi"),
             display=f"mv -T {q(ctx.dst_dir)} {q(ctx.src_dir)}")
-        for cmd in source_context_commands(ctx)[:2]:  # hosting-import is the bookkeeping step's undo, last
-            if "provision-verify" in cmd:
-                await guard_fronts(rt, self, ctx.src_dir)
-            await run_sh(rt, self, self.host, cmd)
+        save, verify = source_context_commands(ctx)[:2]  # hosting-import is the bookkeeping step's undo, last
+        await run_sh(rt, self, self.host, save)
+        await guard_fronts(rt, self, ctx.src_dir)
+        async with sites_php_lock(ctx.source.publish_path):
+            await run_sh(rt, self, self.host, verify)
 
     def undo_commands(self, ctx: SiteMoveContext) -> list[tuple[str, str]]:
         return [(self.host, manual_mv(ctx.dst_dir, ctx.src_dir, clear=False))] + [

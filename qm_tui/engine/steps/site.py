@@ -21,6 +21,7 @@ from .base import (
     manual_rm,
     run,
     run_sh,
+    sites_php_lock,
     truthy,
 )
 from .files import (
@@ -208,6 +209,13 @@ class Verify(Drush):
     def commands(self, ctx: SiteMoveContext) -> list[Command]:
         return [*guard_commands(ctx, ctx.dst_dir), *super().commands(ctx)]
 
+    async def do(self, rt: Runtime) -> None:
+        guards, verify = self.commands(rt.ctx)[:-1], self.commands(rt.ctx)[-1]
+        for cmd in guards:
+            await run(rt, self, cmd)
+        async with sites_php_lock(rt.ctx.target.publish_path):  # verify rewrites and pushes sites.php
+            await run(rt, self, verify)
+
     async def probe(self, rt: Runtime) -> Probe:
         return Probe.PARTIAL  # may have pushed to some fronts: redo, or undo its copies
 
@@ -222,8 +230,9 @@ class Verify(Drush):
             for host in (ctx.master, *ctx.remote_fronts):
                 await run_sh(rt, self, host, fileops.remove_site_names(ctx.aegir_root, ctx.dst_uri),
                              display=names_display(ctx, ctx.dst_uri))
-                await run_sh(rt, self, host, fileops.remove_aliases(ctx.target.publish_path, ctx.dst_uri),
-                             display=aliases_display(ctx.target.publish_path, ctx.dst_uri))
+                async with sites_php_lock(ctx.target.publish_path):
+                    await run_sh(rt, self, host, fileops.remove_aliases(ctx.target.publish_path, ctx.dst_uri),
+                                 display=aliases_display(ctx.target.publish_path, ctx.dst_uri))
 
     def undo_commands(self, ctx: SiteMoveContext) -> list[tuple[str, str]]:
         out = [(front, manual_rm(ctx.dst_dir)) for front in ctx.remote_fronts]
@@ -298,7 +307,8 @@ async def aegir_verify_task(rt: Runtime, step: Step, task_cmd: str, site_dir: st
         return (f"Aegir's verify task not run: the files on {', '.join(unsafe)} differ from the hostmaster's "
                 f"copy, and on a cluster every Aegir verify replaces them with it (rsync --delete): make the "
                 f"copies equal (or the files shared storage) before running a verify task for {uri} in Aegir")
-    res = await rt.sh(step, step.host, task_cmd, timeout=ctx.long_timeout)
+    async with sites_php_lock(ctx.target.publish_path if site_dir == ctx.dst_dir else ctx.source.publish_path):
+        res = await rt.sh(step, step.host, task_cmd, timeout=ctx.long_timeout)
     if res.outcome is Outcome.OK:
         return None
     return (f"{step.host}: Aegir's verify task for {uri} failed ({last_line(res, res.error or 'failed')}): "
