@@ -200,6 +200,31 @@ def batch_runner(args: argparse.Namespace) -> int:
     return _drive(cfg, journal, args.batch_id, False)
 
 
+def reopen_batch(cfg: Config, journal: Journal, batch_id: str, kind: str, json_events: bool) -> int:
+    """``resume ID`` (the sites not done) or ``retry ID`` (the failed ones) of a batch, here."""
+    from ..engine.batch import BatchOptions, BatchRun
+
+    rec = _load(journal, batch_id)
+    if rec.public_state == "running":
+        raise UsageError(f"batch {batch_id} is running (pid {rec.runner_pid}); to stop it: qm-tui abort {batch_id}")
+    held = BatchRun(cfg, journal, batch_id, rec.target_platform, BatchOptions(**rec.options)).reopen(kind)
+    for line in held:
+        print(f"qm-tui: {line}", file=sys.stderr)
+    print(f"batch {batch_id}: {kind}", flush=True)
+    return _drive(cfg, journal, batch_id, json_events)
+
+
+def _retry_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("batch_id", metavar="ID")
+    p.add_argument("--json-events", action="store_true", help="every engine event as a JSON line")
+
+
+@command("retry", "run a batch's failed (rolled back) sites again, in the same batch", _retry_args)
+def retry_cmd(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    return reopen_batch(cfg, Journal(cfg.state_dir), args.batch_id, "retry", args.json_events)
+
+
 def watch_batch(journal: Journal, batch_id: str, poll: float = 0.5) -> int:
     """``qm-tui watch ID`` of a batch: a line per site as its verdict changes, then the report."""
     from ..engine.batch import batch_exit
@@ -250,4 +275,4 @@ def is_batch(journal: Journal, some_id: str) -> bool:
         return False
 
 
-__all__ = ["abort_batch", "is_batch", "watch_batch"]
+__all__ = ["abort_batch", "is_batch", "reopen_batch", "watch_batch"]

@@ -145,6 +145,11 @@ def _recover_args(p: argparse.ArgumentParser) -> None:
 
 @command("resume", "finish an interrupted run (after probing what the hosts really show)", _recover_args)
 def resume_cmd(args: argparse.Namespace) -> int:
+    from .batch_cmd import is_batch, reopen_batch
+
+    journal = _journal(args)
+    if is_batch(journal, args.run_id):
+        return reopen_batch(config_from(args), journal, args.run_id, "resume", args.json_events)
     return _recover(args, "resume")
 
 

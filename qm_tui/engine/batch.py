@@ -139,6 +139,31 @@ class BatchRun:
 
     # --- running ----------------------------------------------------------------------------------
 
+    def reopen(self, kind: str) -> list[str]:
+        """Before running a batch again: ``resume`` (the sites not done: not started, or whose run was left
+        interrupted or paused) or ``retry`` (only the ones that failed and were rolled back). Returns what
+        cannot be taken up (needs attention: its run must be finished by hand first)."""
+        rec = self.bj.get(self.id)
+        assert rec is not None
+        held = []
+        self.bj.claim(self.id)
+        for s in rec.sites:
+            if kind == "retry" and s.state == SiteVerdict.ROLLED_BACK:
+                self.bj.set_site(self.id, s.seq, state=SiteVerdict.PENDING, reason=None, run_id=None,
+                                 started_at=None, ended_at=None)
+            elif kind == "resume" and s.state in (SiteVerdict.NOT_STARTED, SiteVerdict.RUNNING):
+                run = self.journal.get_run(s.run_id) if s.run_id else None
+                state = str(run.public_state) if run else None
+                if run is None or state in ("interrupted", "aborted"):
+                    self.bj.set_site(self.id, s.seq, state=SiteVerdict.PENDING, reason=None)
+                else:  # the site's run ended while the batch's runner was gone
+                    verdict = {"succeeded": SiteVerdict.MIGRATED, "rolled_back": SiteVerdict.ROLLED_BACK}.get(
+                        state, SiteVerdict.ATTENTION)
+                    self.bj.set_site(self.id, s.seq, state=verdict, reason=run.error, ended_at=run.ended_at)
+            if s.state == SiteVerdict.ATTENTION:
+                held.append(f"{s.site}: its run {s.run_id} needs attention (qm-tui run show {s.run_id})")
+        return held
+
     async def run(self) -> int:
         poll = asyncio.create_task(self._poll())
         try:
@@ -188,14 +213,28 @@ class BatchRun:
             self.stopping = self.stopping or f"{self.failures} sites failed (--max-failures {o.max_failures})"
 
     async def _one(self, seq: int, uri: str) -> SiteVerdict:
-        """One site: plan, preflight (right before it acts), the migrate; its verdict is journaled."""
+        """One site: plan, preflight (right before it acts), the migrate; its verdict is journaled. A site
+        whose run a dead batch runner left interrupted or paused gets that run resumed instead."""
         runner = Runner(self.cfg, self.journal)
         for sink in self.sinks:
             runner.subscribe(sink)
-        run_id = new_run_id()
+        rec = self.bj.get(self.id)
+        left = next((s.run_id for s in rec.sites if s.seq == seq), None) if rec else None
+        run_id = left or new_run_id()
         started = time.time()
         self.bj.set_site(self.id, seq, state=SiteVerdict.RUNNING, started_at=started)
         try:
+            if left:
+                self.runners[uri] = runner
+                self.say(f"{uri}: resuming run {left}")
+                try:
+                    code = await runner.recover(left, "resume")
+                except QmError as exc:
+                    self.bj.set_site(self.id, seq, state=SiteVerdict.ATTENTION, reason=str(exc), ended_at=time.time())
+                    self.say(f"{uri}: {exc}")
+                    self._failed(uri)
+                    return SiteVerdict.ATTENTION
+                return self._ended(seq, uri, run_id, code, started)
             try:
                 prep = await runner.prepare(uri, self.target, self.options.strict, run_id=run_id)
                 problems = await runner.check(prep)
@@ -217,6 +256,9 @@ class BatchRun:
         finally:
             self.runners.pop(uri, None)
             await runner.close()
+        return self._ended(seq, uri, run_id, code, started)
+
+    def _ended(self, seq: int, uri: str, run_id: str, code: int, started: float) -> SiteVerdict:
         verdict = {EXIT_MIGRATED: SiteVerdict.MIGRATED, EXIT_ROLLED_BACK: SiteVerdict.ROLLED_BACK,
                    EXIT_REFUSED: SiteVerdict.SKIPPED}.get(code, SiteVerdict.ATTENTION)
         run = self.journal.get_run(run_id)
