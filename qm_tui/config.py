@@ -87,6 +87,9 @@ class MigrateConfig:
     # Record the move as Aegir would, once the site is on its new platform: Aegir's own verify task
     # (a task node with its log, the site's verified time, its package instances on the new platform).
     aegir_verify_task: bool = True
+    # After the run: `drush @site core-status` must bootstrap the site from its new place (root and site
+    # dir), else the run rolls back. On by default in a batch (`qm-tui batch --no-post-check`).
+    post_check: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ _SPEC: dict[str, Any] = {
     "migrate": {
         "drush": str, "templates": {"*": {"*": str}}, "parking_dir": str, "dump_dir": str,
         "dump_retention_days": int, "step_timeout": float, "long_step_timeout": float, "on_hangup": str,
-        "undo_retry_seconds": float, "db_socket": str, "aegir_verify_task": bool,
+        "undo_retry_seconds": float, "db_socket": str, "aegir_verify_task": bool, "post_check": bool,
     },
 }
 _REQUIRED = {"hostmaster", "hostmaster.db", "hostmaster.db.user", "hostmaster.db.name", "hostmaster.server"}

@@ -103,6 +103,18 @@ def test_continue_goes_on_after_a_failure(lab: Lab) -> None:
     assert hostmaster_platform(lab, bad) == A and hostmaster_platform(lab, good) == B
 
 
+def test_a_failed_post_check_rolls_the_site_back(lab: Lab) -> None:
+    site = "verdicts-d7.lab.test"
+    standin(lab, "fail", f"core-status @{site} once\n")
+    proc = cli(lab, "batch", A, B, "--sites", site, "--yes")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rec = show(lab, batch_id_of(proc))
+    assert verdicts(rec) == {site: "rolled_back"} and hostmaster_platform(lab, site) == A
+    run = json.loads(cli(lab, "run", "show", rec["sites"][0]["run_id"], "--json").stdout)
+    check = next(s for s in run["steps"] if s["name"] == "post_check")
+    assert check["state"] == "undone" and "core-status" in (check["detail"] or "")
+
+
 def test_a_failing_canary_stops_before_any_wave(lab: Lab) -> None:
     bad, other = "verdicts-d7.lab.test", "taskq-d7.lab.test"
     standin(lab, "fail", f"provision-verify @{bad} once\n")

@@ -39,6 +39,8 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="stop: let running sites finish, start no new one (default)")
     p.add_argument("--max-failures", type=int, metavar="K", help="with continue: stop after K failed sites")
     p.add_argument("--strict", action="store_true", default=None, help="missing modules block too")
+    p.add_argument("--no-post-check", action="store_true",
+                   help="skip the check after each site (drush status must bootstrap it from its new place)")
     p.add_argument("--yes", action="store_true", help="run it (without: a dry run, nothing changes)")
     p.add_argument("--detach", action="store_true", help="run in its own session; follow with: qm-tui watch ID")
     p.add_argument("--json-events", action="store_true", help="every engine event of every site as a JSON line")
@@ -49,7 +51,7 @@ def _options(cfg: Config, args: argparse.Namespace) -> BatchOptions:
     from ..engine.batch import BatchOptions
 
     opts = BatchOptions(args.concurrency, args.canary, args.on_failure, args.max_failures,
-                        cfg.strict if args.strict is None else bool(args.strict))
+                        cfg.strict if args.strict is None else bool(args.strict), not args.no_post_check)
     opts.check()
     if args.max_failures is not None and args.on_failure != "continue":
         raise UsageError("--max-failures applies to --on-failure continue")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..config import Config
 from ..errors import QmError
@@ -37,6 +37,7 @@ class BatchOptions:
     on_failure: str = "stop"  # or "continue"
     max_failures: int | None = None  # with continue: stop once this many failed (None: never)
     strict: bool = False
+    post_check: bool = True  # drush status after each site, a failure rolls it back (migrate.post_check)
 
     def check(self) -> None:
         if self.concurrency < 1 or self.canary < 0:
@@ -215,7 +216,8 @@ class BatchRun:
     async def _one(self, seq: int, uri: str) -> SiteVerdict:
         """One site: plan, preflight (right before it acts), the migrate; its verdict is journaled. A site
         whose run a dead batch runner left interrupted or paused gets that run resumed instead."""
-        runner = Runner(self.cfg, self.journal)
+        cfg = replace(self.cfg, migrate=replace(self.cfg.migrate, post_check=self.options.post_check))
+        runner = Runner(cfg, self.journal)
         for sink in self.sinks:
             runner.subscribe(sink)
         rec = self.bj.get(self.id)

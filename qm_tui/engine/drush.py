@@ -40,6 +40,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     "verify_task": {"default": "{drush} @hostmaster hosting-task @{uri} verify --force"},
     # A rename: the old name's alias removed, and the site node renamed as hosting_migrate's post-task
     # hook does (title and context; no_verify: no verify task queued by the save).
+    "status": {"default": "{drush} @{uri} core-status --format=json"},
     "delete_alias": {"default": "{drush} provision-save @{uri} --delete"},
     "rename_record": {
         "default": "{drush} @hostmaster php-eval \"$node = node_load({site_nid}); $node->title = '{uri}'; "

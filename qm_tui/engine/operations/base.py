@@ -167,9 +167,10 @@ def put_back_steps(ctx: SiteMoveContext) -> list[Step]:
 
 def closing_steps(ctx: SiteMoveContext, record: Step) -> list[Step]:
     """The hostmaster's record (bookkeeping), Aegir's own verify task when configured, maintenance off."""
-    from ..steps import AegirVerifyTask, Maintenance
+    from ..steps import AegirVerifyTask, Maintenance, PostCheck
 
-    return [record, *([AegirVerifyTask(ctx)] if ctx.aegir_verify_task else []), Maintenance(ctx, False)]
+    return [record, *([AegirVerifyTask(ctx)] if ctx.aegir_verify_task else []), Maintenance(ctx, False),
+            *([PostCheck(ctx)] if ctx.post_check else [])]
 
 
 def site_facts(cfg: Config, st: SiteTargets) -> dict[str, Any]:

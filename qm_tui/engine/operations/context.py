@@ -50,6 +50,7 @@ class SiteMoveContext:
     aegir_verify_task: bool = False  # migrate.aegir_verify_task at the start of the run
     pack_masters: tuple[str, ...] = ()  # a pack's master web servers (server titles): they hold its code
     new_uri: str = ""  # the site's name after the operation ("": unchanged)
+    post_check: bool = False  # migrate.post_check at the start of the run
 
     @property
     def uri(self) -> str:
@@ -220,7 +221,7 @@ def build_context(cls: type[SiteMoveContext], cfg: Config, run_id: str, site: Si
         target_profile=_check_profile(target_profile or site.profile or ""),
         db_socket=mc.db_socket, aliases=tuple(site_aliases), redirection=redirection,
         aegir_verify_task=mc.aegir_verify_task, pack_masters=tuple(pack_masters),
-        new_uri=new_uri,
+        new_uri=new_uri, post_check=mc.post_check,
     )
 
 

@@ -16,10 +16,21 @@ from .files import (
     source_context_commands,
 )
 from .rename import DeleteOldAlias, RenameRecord
-from .site import AegirVerifyTask, CacheClear, Drush, HostingImport, Maintenance, ProvisionSave, UpdateDb, Verify
+from .site import (
+    AegirVerifyTask,
+    CacheClear,
+    Drush,
+    HostingImport,
+    Maintenance,
+    PostCheck,
+    ProvisionSave,
+    UpdateDb,
+    Verify,
+)
 
 __all__ = ["SSH_OPTS", "AegirVerifyTask", "CacheClear", "Command", "DeleteOldAlias", "Drush", "DumpDb", "FetchCode",
            "FixDbPaths", "HostingImport", "Maintenance", "MoveSiteDir", "ParkFiles", "Probe", "ProvisionSave",
-           "PushSite", "RemoveOldAliases", "RemoveOldSiteDir", "RemoveOldVhosts", "RenameRecord", "RestoreFiles",
+           "PostCheck", "PushSite", "RemoveOldAliases", "RemoveOldSiteDir", "RemoveOldVhosts", "RenameRecord",
+           "RestoreFiles",
            "Role", "Runtime", "Step", "StepFailed", "StepUnknown", "UpdateDb", "Verify", "expect_ok", "guard_fronts",
            "last_line", "source_context_commands"]

@@ -340,6 +340,33 @@ class AegirVerifyTask(Drush):
         return Probe.NOT_DONE  # another verify task is harmless
 
 
-__all__ = ["AegirVerifyTask", "CacheClear", "Drush", "HostingImport", "Maintenance", "ProvisionSave", "UpdateDb",
-           "Verify", "aegir_verify_task", "alias_path", "guard_fronts", "record_source_in_aegir", "restore_dump",
-           "restore_dump_manual"]
+class PostCheck(Drush):
+    """The site answers from where it now is: ``drush @site core-status`` bootstraps it (database
+    connected), from the new platform's root and the site's own dir. Last, once it is online: a failure
+    rolls the run back (maintenance on again first)."""
+
+    def __init__(self, ctx: SiteMoveContext) -> None:
+        super().__init__("post_check", "Check the site bootstraps where it now is (drush status)", ctx.master,
+                         "status", True)
+
+    async def do(self, rt: Runtime) -> None:
+        import json
+
+        ctx = rt.ctx
+        res = await run(rt, self, self.commands(ctx)[0], "drush status")
+        try:
+            status = json.loads(res.stdout[res.stdout.index("{"):])
+        except ValueError:
+            raise StepFailed(f"{self.host}: {self.name}: drush status printed no JSON") from None
+        want = {"bootstrap": "Successful", "root": ctx.target.publish_path, "site": f"sites/{ctx.dst_uri}"}
+        wrong = [f"{k} is {status.get(k)!r}, expected {v!r}" for k, v in want.items() if status.get(k) != v]
+        if wrong:
+            raise StepFailed(f"{self.host}: {self.name}: {ctx.dst_uri}: " + "; ".join(wrong))
+
+    async def probe(self, rt: Runtime) -> Probe:
+        return Probe.NOT_DONE  # it only reads: run it again
+
+
+__all__ = ["AegirVerifyTask", "CacheClear", "Drush", "HostingImport", "Maintenance", "PostCheck", "ProvisionSave",
+           "UpdateDb", "Verify", "aegir_verify_task", "alias_path", "guard_fronts", "record_source_in_aegir",
+           "restore_dump", "restore_dump_manual"]
