@@ -23,10 +23,19 @@ from .engine.model import Inventory
 from .engine.spawn import spawn_runner
 from .engine.states import PublicState
 from .screens.base import describe_error
+from .screens.batch import BatchScreen
 from .screens.compare import CompareScreen
 from .screens.confirm import ConfirmAction, MigrateConfirm, platform_key
 from .screens.help import HelpScreen
-from .screens.messages import MigrateRequested, OpenCompare, OpenRun, OpenRuns, OpenSite, RenameRequested
+from .screens.messages import (
+    MigrateRequested,
+    OpenBatch,
+    OpenCompare,
+    OpenRun,
+    OpenRuns,
+    OpenSite,
+    RenameRequested,
+)
 from .screens.palette import SiteCommands
 from .screens.rename import RenameConfirm
 from .screens.run import RunScreen
@@ -183,6 +192,10 @@ class QmApp(App[int], inherit_bindings=False):
     @on(OpenRun)
     def _open_run(self, message: OpenRun) -> None:
         self.push_screen(RunScreen(message.run_id))
+
+    @on(OpenBatch)
+    def _open_batch(self, message: OpenBatch) -> None:
+        self.push_screen(BatchScreen(message.batch_id))
 
     # --- quitting while attached ------------------------------------------------------------------
 

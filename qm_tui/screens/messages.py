@@ -7,6 +7,8 @@ Run, Runs) can be wired in one place without the browsing screens knowing about 
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 from ..engine.eligibility import TargetVerdict
@@ -85,11 +87,12 @@ class RunPolled(Message):
 
 
 class RunsLoaded(Message):
-    """The journal's run history for the Runs screen."""
+    """The journal's run history for the Runs screen (and its batches)."""
 
-    def __init__(self, runs: list[RunRecord]) -> None:
+    def __init__(self, runs: list[RunRecord], batches: list[Any] | None = None) -> None:
         super().__init__()
         self.runs = runs
+        self.batches = batches or []
 
 
 # --- navigation and intents (screen -> app) -----------------------------------------------------
@@ -135,6 +138,14 @@ class RenameRequested(Message):
 
 class OpenRuns(Message):
     """Show the Runs screen (history from the journal)."""
+
+
+class OpenBatch(Message):
+    """Attach the Batch screen to batch ``batch_id``."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__()
+        self.batch_id = batch_id
 
 
 class OpenRun(Message):

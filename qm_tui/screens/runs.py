@@ -6,6 +6,7 @@ Interrupted and stuck runs come first: they need an operator (as ``qm-tui runs``
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -16,10 +17,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ..engine.batch_journal import BatchJournal, BatchRecord
 from ..engine.journal import Journal, RunRecord
 from ..engine.states import NEEDS_OPERATOR
 from .base import EngineScreen
-from .messages import OpenRun, RunsLoaded
+from .messages import OpenBatch, OpenRun, RunsLoaded
 from .run import STATE_STYLE
 
 __all__ = ["RunsScreen", "order_runs"]
@@ -34,13 +36,17 @@ def order_runs(runs: list[RunRecord]) -> list[RunRecord]:
     return sorted(runs, key=lambda r: (r.public_state not in ATTENTION, -r.started_at))
 
 
-def _read_runs(state_dir: Path) -> list[RunRecord]:
+def _read_runs(state_dir: Path) -> tuple[list[RunRecord], list[BatchRecord]]:
     try:
         journal = Journal(state_dir, read_only=True)
     except FileNotFoundError:
-        return []
+        return [], []
     try:
-        return journal.list_runs()
+        try:
+            batches = BatchJournal(journal).list()
+        except sqlite3.OperationalError:  # no batch yet: its tables do not exist
+            batches = []
+        return journal.list_runs(), batches
     finally:
         journal.close()
 
@@ -55,6 +61,7 @@ class RunsScreen(EngineScreen):
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[RunRecord] = []
+        self.batch_ids: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,15 +86,21 @@ class RunsScreen(EngineScreen):
 
     @work(exclusive=True, group="runs", exit_on_error=False, description="read the run history")
     async def load_runs(self) -> None:
-        runs = await asyncio.to_thread(_read_runs, Path(self.qm.config.state_dir))
-        self.post_message(RunsLoaded(runs))
+        runs, batches = await asyncio.to_thread(_read_runs, Path(self.qm.config.state_dir))
+        self.post_message(RunsLoaded(runs, batches))
 
     @on(RunsLoaded)
     def _loaded(self, message: RunsLoaded) -> None:
         self.runs = order_runs(message.runs)
         table = self.query_one("#runs", DataTable)
+        self.batch_ids = {b.id for b in message.batches}
         with self.app.batch_update():
             table.clear()
+            for b in message.batches:
+                started = datetime.fromtimestamp(b.started_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
+                table.add_row(b.id, f"batch of {len(b.sites)} sites", b.source_platform, b.target_platform,
+                              Text(b.public_state.upper() if b.public_state == "interrupted" else b.public_state,
+                                   style="bold yellow" if b.public_state == "running" else ""), started, key=b.id)
             for r in self.runs:
                 state = r.public_state
                 shown = state.upper() if state in ATTENTION else state
@@ -106,9 +119,12 @@ class RunsScreen(EngineScreen):
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         if key:
-            self.post_message(OpenRun(str(key)))
+            self._open(str(key))
+
+    def _open(self, key: str) -> None:
+        self.post_message(OpenBatch(key) if key in self.batch_ids else OpenRun(key))
 
     @on(DataTable.RowSelected, "#runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.post_message(OpenRun(str(event.row_key.value)))
+            self._open(str(event.row_key.value))
