@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .journal import HEARTBEAT_STALE, Journal, own_identity, pid_alive
+from .journal import Journal, own_identity, runner_alive
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -99,10 +99,7 @@ class BatchRecord:
 
     @property
     def runner_alive(self) -> bool:
-        fresh = self.heartbeat_at is not None and time.time() - self.heartbeat_at < HEARTBEAT_STALE
-        if self.runner_pid is None or self.runner_host != socket.gethostname():
-            return fresh
-        return fresh and pid_alive(self.runner_pid, self.runner_start, self.runner_boot)
+        return runner_alive(self)
 
     @property
     def public_state(self) -> str:

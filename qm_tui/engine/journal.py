@@ -147,11 +147,7 @@ class RunRecord:
 
     @property
     def runner_alive(self) -> bool:
-        """A runner heartbeats; on this machine its process must also still be the one recorded."""
-        fresh = self.heartbeat_at is not None and time.time() - self.heartbeat_at < HEARTBEAT_STALE
-        if self.runner_pid is None or self.runner_host != socket.gethostname():
-            return fresh
-        return fresh and pid_alive(self.runner_pid, self.runner_start, self.runner_boot)
+        return runner_alive(self)
 
     @property
     def operation(self) -> str:
@@ -340,6 +336,15 @@ class Journal:
 
 
 # --- liveness of a process on this machine --------------------------------------------------------
+
+def runner_alive(rec: RunRecord | Any) -> bool:
+    """A runner (of a run or a batch) heartbeats; on this machine its process must also still be the one
+    recorded (``rec`` has heartbeat_at, runner_pid, runner_host, runner_start, runner_boot)."""
+    fresh = rec.heartbeat_at is not None and time.time() - rec.heartbeat_at < HEARTBEAT_STALE
+    if rec.runner_pid is None or rec.runner_host != socket.gethostname():
+        return fresh
+    return fresh and pid_alive(rec.runner_pid, rec.runner_start, rec.runner_boot)
+
 
 def process_identity(pid: int) -> tuple[int, str] | None:
     """(start time in clock ticks since boot, state letter) of a process, from /proc; None: not seen."""
