@@ -145,7 +145,9 @@ async def test_all_steps_ok_succeeds_takes_and_releases_the_lock_and_cleans_up(h
     (_, cleanup), = h.rt.admin_calls("cleanup")
     assert "-mtime +7 -delete" in cleanup and "/var/aegir/dumps" in cleanup
     assert [host for host, _ in h.rt.admin_calls("ls")] == list(h.ctx.files_hosts)
-    assert h.rt.count("sweep") == 0 and h.rt.count("hostmaster_record") == 0
+    # One read of the hostmaster's record, after the steps: the operation's done check.
+    assert h.rt.count("sweep") == 0 and h.rt.count("hostmaster_record") == 1
+    assert h.at("c.do.end") < h.at("rt.hostmaster_record")
     # The runtime was bound to the execution's hub, numbering steps by position.
     assert h.rt.hub is h.ex.hub and h.rt.seq_of(c) == 2 and h.rt.seq_of(a) == 0
     # Events: RunStarted, each step started then ok, RunFinished.
@@ -170,6 +172,16 @@ async def test_success_names_step_warnings_and_what_was_kept_aside(make: Any) ->
     assert [s.data for s in h.record().steps] == [{"warning": "fronts differ"}, {"inodes": 7}]
     (_, cleanup), = h.rt.admin_calls("cleanup")
     assert "-mtime +3 " in cleanup
+
+
+async def test_a_record_changed_after_its_step_is_a_warning_not_a_rollback(h: Harness,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from exec_fakes import FakeOp
+
+    h.step("a")
+    monkeypatch.setattr(FakeOp, "done_problem", classmethod(lambda cls, ctx, rec: "the record moved back"))
+    assert await h.run() == EXIT_MIGRATED
+    assert h.record().state == "succeeded" and h.finished.message.endswith("; but the record moved back")
 
 
 # --- 2. failure and rollback ----------------------------------------------------------------------

@@ -191,6 +191,15 @@ def test_preflight_refuses_an_alias_of_another_site(lab: Lab) -> None:
     assert proc.returncode == 2 and "already used in the hostmaster: an alias of site node" in proc.stderr
 
 
+def test_detached_rename_is_followed_to_its_end(lab: Lab) -> None:
+    old, new = "master-d7.lab.test", "master-renamed.lab.test"
+    proc = cli(lab, "rename", old, new, "--yes", "--detach")
+    assert proc.returncode == 0 and "detached: runner pid" in proc.stdout, proc.stdout + proc.stderr
+    watched = cli(lab, "watch", run_id_of(proc))
+    assert watched.returncode == 0 and "succeeded" in watched.stdout.splitlines()[-1], watched.stdout
+    assert record(lab, lab.world.site(old).nid)[:2] == (new, new)
+
+
 def test_a_failed_verify_rolls_the_old_name_back_whole(lab: Lab) -> None:
     old, new = "big-d7.lab.test", "big-renamed.lab.test"
     site = lab.world.site(old)

@@ -183,6 +183,7 @@ class Execution:
                 await self.op.cleanup(self.rt, self.settings.dump_retention_days)
                 await self._unlock()
                 warnings = "".join(f"; {s.data['warning']}" for s in self.steps if s.data.get("warning"))
+                warnings += await self._record_check()
                 return self._finish(RunState.SUCCEEDED, self.op.success(ctx) + await self._kept_aside() + warnings)
             if self.abort_mode == "pause" or (self.stop_after_group and failure is None):
                 why = ABORTED if self.abort_mode else "stopped at a safe point after a hang-up"
@@ -318,6 +319,16 @@ class Execution:
             return self._finish(RunState.NEEDS_ATTENTION, f"rolled back, but {problem}")
         await self._unlock()
         return self._finish(RunState.ROLLED_BACK, f"{self.op.noun} failed and was rolled back: {reason}")
+
+    async def _record_check(self) -> str:
+        """After success: the hostmaster's record as the operation leaves it (its record step checked it
+        already; this catches what changed it since, e.g. a task of Aegir's queue). A warning, never a
+        rollback: the site itself is whole and online where it now is."""
+        try:
+            problem = self.op.done_problem(self.ctx, await self.rt.hostmaster_record())
+        except QmError as exc:
+            problem = f"the hostmaster cannot be checked: {exc}"
+        return f"; but {problem}" if problem else ""
 
     async def _undo(self, step: Step) -> str | None:
         i = self.seq[id(step)]
