@@ -20,6 +20,13 @@ from .drush_provision import as_list
 from .drush_site import table_exists
 
 
+def pdo_error(e: pymysql.MySQLError) -> DrushError:
+    """A database error as drush reports it (the transaction rolled back by the caller)."""
+    code, msg = (e.args + ("",))[:2] if e.args else (0, str(e))
+    return DrushError(f"PDOException: SQLSTATE: {code} {msg}",
+                      "Drush command terminated abnormally due to an unrecoverable error.")
+
+
 def hostmaster_site(env: Env, alias: str | None) -> Site:
     rec = env.require_alias(alias or "hostmaster")
     site_path = Path(str(rec.get("site_path") or f"{rec.get('root')}/sites/{rec.get('uri')}"))
@@ -170,9 +177,7 @@ def cmd_hosting_import(env: Env, alias: str | None, args: list[str]) -> int:
         conn.commit()
     except pymysql.MySQLError as e:
         conn.rollback()
-        code, msg = (e.args + ("",))[:2] if e.args else (0, str(e))
-        raise DrushError(f"PDOException: SQLSTATE: {code} {msg}",
-                         "Drush command terminated abnormally due to an unrecoverable error.") from e
+        raise pdo_error(e) from e
     finally:
         conn.close()
     env.out.log(f"Context {name} has been imported. Updated site node {nid}.", "notice")

@@ -18,7 +18,7 @@ import time
 import pymysql
 
 from .drush_env import DrushError, Env, connect
-from .drush_hosting import hostmaster_site
+from .drush_hosting import hostmaster_site, pdo_error
 from .drush_site import table_exists
 
 RENAME = re.compile(
@@ -59,9 +59,7 @@ def cmd_php_eval(env: Env, alias: str | None, args: list[str]) -> int:
         conn.commit()
     except pymysql.MySQLError as e:
         conn.rollback()
-        code_, msg = (e.args + ("",))[:2] if e.args else (0, str(e))
-        raise DrushError(f"PDOException: SQLSTATE: {code_} {msg}",
-                         "Drush command terminated abnormally due to an unrecoverable error.") from e
+        raise pdo_error(e) from e
     except BaseException:
         conn.rollback()
         raise

@@ -17,6 +17,7 @@ from .model import PackageInstance, Platform, ProfileInstance, Site
 __all__ = ["NotFound", "SiteTargets", "compare", "find_platform", "find_site", "load", "run_sync", "targets"]
 
 T = TypeVar("T")
+OWN = "\0own"  # ``targets(only=OWN)``: the site's own platform (a rename's), whatever it is
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -81,7 +82,8 @@ async def targets(cfg: Config, uri: str, strict: bool = False,
             candidates = [p for p in snap.inventory.platforms if p.nid != site.platform_nid]
             if only is not None:
                 # The site's own platform is allowed here: its verdict says why it is not a target.
-                candidates = [only if isinstance(only, Platform) else find_platform(snap.inventory, only)]
+                candidates = [source if only == OWN else only if isinstance(only, Platform)
+                              else find_platform(snap.inventory, only)]
             site_pkgs = await db.site_packages(site.nid)
             recorded = await db.site_package_platforms(site.nid)
             stale_on = sorted(recorded - {site.platform_nid})

@@ -21,6 +21,23 @@ from qm_tui.config import Config, load_config
 WORLD_PREFIX = "qmtui_"  # only names inside the data; nothing is created under it
 
 
+@pytest.fixture
+def state_cfg(tui_config: Config, tmp_path) -> Config:
+    """The session's config with a state dir (journal) of this test's own."""
+    import dataclasses
+
+    return dataclasses.replace(tui_config, state_dir=tmp_path / "state")
+
+
+@pytest.fixture
+def state_journal(state_cfg: Config):
+    from qm_tui.engine.journal import Journal
+
+    j = Journal(state_cfg.state_dir)
+    yield j
+    j.close()
+
+
 @pytest.fixture(scope="session")
 def lab_world():
     from qm_lab.scenario import build_lab_world

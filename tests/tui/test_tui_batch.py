@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import pytest
 from run_support import T0, new_run, until
 from textual.widgets import DataTable
@@ -23,15 +20,13 @@ NOW = T0 + 300
 
 
 @pytest.fixture
-def cfg(tui_config: Config, tmp_path: Path) -> Config:
-    return dataclasses.replace(tui_config, state_dir=tmp_path / "state")
+def cfg(state_cfg: Config) -> Config:
+    return state_cfg
 
 
 @pytest.fixture
-def journal(cfg: Config) -> Journal:
-    j = Journal(cfg.state_dir)
-    yield j
-    j.close()
+def journal(state_journal: Journal) -> Journal:
+    return state_journal
 
 
 def a_batch(journal: Journal, batch_id: str = "b20261204-120000-abcd") -> str:
@@ -58,14 +53,19 @@ def cell(value: object) -> str:
     return value if isinstance(value, str) else value.plain  # type: ignore[attr-defined]
 
 
+async def attach(pilot, app: QmApp, batch_id: str) -> BatchScreen:
+    await settle(pilot)
+    screen = BatchScreen(batch_id, clock=lambda: NOW, poll_seconds=0.05)
+    await app.push_screen(screen)
+    await until(pilot, lambda: screen.record is not None and len(rows(screen)) == 4, what="the batch")
+    return screen
+
+
 async def test_the_batch_screen_shows_every_site_totals_and_eta(cfg: Config, journal: Journal) -> None:
     batch_id = a_batch(journal)
     app = QmApp(cfg)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        screen = BatchScreen(batch_id, clock=lambda: NOW, poll_seconds=0.05)
-        await app.push_screen(screen)
-        await until(pilot, lambda: screen.record is not None and len(rows(screen)) == 4, what="the batch")
+        screen = await attach(pilot, app, batch_id)
         got = rows(screen)
         assert got[0][:4] == ["one.lab.test", "migrated", "1m40s", "r-one"]
         assert got[1][:2] == ["two.lab.test", "running"] and got[1][2] == "3m20s"
@@ -93,10 +93,7 @@ async def test_abort_from_the_batch_screen_writes_the_request(cfg: Config, journ
     batch_id = a_batch(journal)
     app = QmApp(cfg)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        screen = BatchScreen(batch_id, clock=lambda: NOW, poll_seconds=0.05)
-        await app.push_screen(screen)
-        await until(pilot, lambda: screen.record is not None, what="the batch")
+        await attach(pilot, app, batch_id)
         await pilot.press("a")
         await pilot.pause()
         await pilot.press("escape")  # the confirm: cancelled, nothing sent

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import pytest
 from run_support import MASTER, T0, WEB1, WEB2, interrupt, new_run, output, until
 from textual.widgets import Button, DataTable
@@ -24,16 +21,13 @@ NOW = T0 + 65  # every elapsed time on screen is measured against this
 
 
 @pytest.fixture
-def cfg(tui_config: Config, tmp_path: Path) -> Config:
-    """The session's config with a state dir (journal) of this test's own."""
-    return dataclasses.replace(tui_config, state_dir=tmp_path / "state")
+def cfg(state_cfg: Config) -> Config:
+    return state_cfg
 
 
 @pytest.fixture
-def journal(cfg: Config) -> Journal:
-    j = Journal(cfg.state_dir)
-    yield j
-    j.close()
+def journal(state_journal: Journal) -> Journal:
+    return state_journal
 
 
 def run_screen(run_id: str) -> RunScreen:

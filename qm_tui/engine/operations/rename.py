@@ -66,8 +66,7 @@ class Rename(Operation):
             check_uri(new_uri)
         except UnsafeValue:
             raise QmError(f"new name {arg!r} is not a valid host name") from None
-        probe = await service.targets(cfg, uri, strict=strict, only=None)
-        st = await service.targets(cfg, uri, strict=strict, only=probe.source)
+        st = await service.targets(cfg, uri, strict=strict, only=service.OWN)
         if new_uri == st.site.uri:
             raise QmError(f"{st.site.uri} already has that name")
         async with HostmasterDB(cfg.hostmaster.db) as db:
