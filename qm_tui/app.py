@@ -9,6 +9,7 @@ screen comes next, so the migration screens can be wired in here later.
 from __future__ import annotations
 
 import gc
+import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -22,12 +23,15 @@ from .config import Config
 from .engine.model import Inventory
 from .engine.spawn import spawn_runner
 from .engine.states import PublicState
+from .errors import QmError
 from .screens.base import describe_error
 from .screens.batch import BatchScreen
+from .screens.batch_confirm import BatchConfirm, BatchPlan
 from .screens.compare import CompareScreen
 from .screens.confirm import ConfirmAction, MigrateConfirm, platform_key
 from .screens.help import HelpScreen
 from .screens.messages import (
+    BatchRequested,
     MigrateRequested,
     OpenBatch,
     OpenCompare,
@@ -166,6 +170,37 @@ class QmApp(App[int], inherit_bindings=False):
             return
         self.push_screen(RenameConfirm(self.config, message.site),
                          lambda prep: self.start_run(prep, prep.ctx.dst_uri if prep else "", False))
+
+    @on(BatchRequested)
+    def _batch(self, message: BatchRequested) -> None:
+        if self.read_only:
+            self.notify("read-only mode: batch migrate is disabled", severity="warning")
+            return
+        targets = self.inventory.platforms if self.inventory else []
+        self.push_screen(BatchConfirm(self.config, message.source, targets, message.sites, self.strict),
+                         self.start_batch)
+
+    def start_batch(self, plan: BatchPlan | None) -> None:
+        """Confirmed: record the batch, start its detached runner (closing the TUI never stops it), follow it."""
+        if plan is None or self.read_only:
+            return
+        from .engine.batch import create_batch
+        from .engine.journal import Journal
+
+        try:
+            journal = Journal(self.config.state_dir)
+            try:
+                batch_id = create_batch(journal, plan.source, plan.target, plan.options, plan.candidates)
+            finally:
+                journal.close()
+            spawn_runner(self.config, batch_id, ["_batch", batch_id])
+        except (OSError, sqlite3.Error, QmError) as exc:
+            self.notify(describe_error(exc), title="The batch did not start", severity="error", timeout=15)
+            return
+        for screen in self.screen_stack:
+            if isinstance(screen, SitesScreen):
+                screen.clear_picked()
+        self.push_screen(BatchScreen(batch_id))
 
     def start_run(self, prep: Prepared | None, platform: str, strict: bool) -> None:
         """Confirmed: start the detached runner (closing the TUI never stops it) and follow it."""

@@ -19,6 +19,7 @@ from ..engine.model import Platform, Site
 from ..engine.service import SiteTargets
 
 __all__ = [
+    "BatchRequested",
     "ComparisonLoaded",
     "InventoryLoaded",
     "MigrateRequested",
@@ -134,6 +135,15 @@ class RenameRequested(Message):
     def __init__(self, site: Site) -> None:
         super().__init__()
         self.site = site
+
+
+class BatchRequested(Message):
+    """The user asked to batch-migrate sites of ``source``: the named ones, or (none named) every enabled one."""
+
+    def __init__(self, source: Platform, sites: tuple[str, ...]) -> None:
+        super().__init__()
+        self.source = source
+        self.sites = sites
 
 
 class OpenRuns(Message):

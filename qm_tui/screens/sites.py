@@ -1,4 +1,5 @@
-"""Sites screen: every site of the hostmaster, filter-as-you-type, sort, narrow by platform."""
+"""Sites screen: every site of the hostmaster, filter-as-you-type, sort, narrow by platform; pick sites
+(space, ``*`` every one shown) and batch-migrate them (``b``; with none picked: the platform narrowed to)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..engine.model import Inventory, Site, SiteStatus
 from ..engine.versions import version_sort_key
 from ..widgets.vtable import VColumn, VirtualTable, VRow
 from .base import EngineScreen, fmt_date
-from .messages import InventoryLoaded, OpenSite
+from .messages import BatchRequested, InventoryLoaded, OpenSite
 
 __all__ = ["SitesScreen"]
 
@@ -90,6 +91,12 @@ class SitesScreen(EngineScreen):
                 tooltip="Deleted sites: show or hide"),
         Binding("r", "reload", "Refresh", id="sites.refresh"),
         Binding("enter", "open", "Open site", id="sites.open", show=False),
+        Binding("space", "toggle_pick", "Pick", id="sites.pick", show=False,
+                tooltip="Pick or unpick the site under the cursor (for a batch)"),
+        Binding("asterisk", "pick_shown", "Pick all shown", id="sites.pick-shown", show=False, key_display="*",
+                tooltip="Pick every site shown (again: unpick them)"),
+        Binding("b", "batch", "Batch", id="sites.batch",
+                tooltip="Batch migrate: the picked sites, or every enabled site of the platform shown"),
         Binding("R", "app.runs", "Runs", id="sites.runs",
                 tooltip="Runs: migration history (attach, resume, roll back)"),
     ]
@@ -98,6 +105,7 @@ class SitesScreen(EngineScreen):
         super().__init__()
         self._entries: list[_Entry] = []
         self._by_nid: dict[int, Site] = {}
+        self.picked: set[int] = set()  # nids of the sites picked for a batch; they survive filters and reloads
         self._sorted: dict[tuple[str, bool], list[_Entry]] = {}
         self._platform: int | None = None
         self.sort_column = "uri"
@@ -152,6 +160,8 @@ class SitesScreen(EngineScreen):
         self.qm.inventory = inv
         self._entries = _entries(inv)
         self._by_nid = {e.site.nid: e.site for e in self._entries}
+        self.picked &= self._by_nid.keys()  # a site gone from the hostmaster cannot stay picked
+        self.table.set_marked(frozenset(self.picked))
         self._sorted.clear()
         self._loading, self.loaded = False, True
         self.table.measure([e.row for e in self._entries])
@@ -193,6 +203,8 @@ class SitesScreen(EngineScreen):
         parts: list[str] = []
         if self.loaded:
             parts.append(f"{self.table.row_count} of {len(self._entries)} sites")
+        if self.picked:
+            parts.append(f"{len(self.picked)} picked (b: batch)")
         if self._platform is not None:
             title = next((e.site.platform for e in self._entries if e.site.platform_nid == self._platform),
                          f"#{self._platform}")
@@ -305,3 +317,46 @@ class SitesScreen(EngineScreen):
         site = self._by_nid.get(key) if isinstance(key, int) else None
         if site is not None:
             self.post_message(OpenSite(site.uri))
+
+    # --- picking and batches ----------------------------------------------------------------------
+
+    def _set_picked(self, picked: set[int]) -> None:
+        self.picked = picked
+        self.table.set_marked(frozenset(picked))
+        self._update_status()
+
+    def clear_picked(self) -> None:
+        self._set_picked(set())
+
+    def action_toggle_pick(self) -> None:
+        key = self.table.cursor_key
+        if not isinstance(key, int):
+            return
+        self._set_picked(self.picked ^ {key})
+        self.table.action_cursor(1)  # space, space, space picks a run of sites
+
+    def action_pick_shown(self) -> None:
+        shown = {e.site.nid for e in self.visible_entries()}
+        self._set_picked(self.picked - shown if shown <= self.picked else self.picked | shown)
+
+    def action_batch(self) -> None:
+        inv = self.qm.inventory
+        if inv is None:
+            return
+        by_nid = {p.nid: p for p in inv.platforms}
+        if self.picked:
+            sites = sorted((self._by_nid[n] for n in self.picked), key=lambda s: s.uri)
+            sources = sorted({s.platform for s in sites})
+            if len(sources) > 1:
+                self.notify(f"a batch moves the sites of one platform; the picked ones are on {', '.join(sources)}",
+                            title="Batch", severity="warning", timeout=8)
+                return
+            source = by_nid.get(sites[0].platform_nid)
+            uris = tuple(s.uri for s in sites)
+        else:
+            source, uris = by_nid.get(self._platform) if self._platform is not None else None, ()
+        if source is None:
+            self.notify("pick sites (space, * for every one shown) or narrow to a platform (p), then b",
+                        title="Batch", timeout=6)
+            return
+        self.post_message(BatchRequested(source, uris))

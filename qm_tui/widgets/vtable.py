@@ -55,6 +55,7 @@ class _Paint(NamedTuple):
     header: Style
     sorted: Style
     cursor: Style
+    marked: Style
     generation: tuple[object, ...]  # what a cached row line depends on besides the row itself
 
 
@@ -81,7 +82,7 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("end", "last", "Last", show=False),
     ]
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"vtable--header", "vtable--cursor", "vtable--sorted"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"vtable--header", "vtable--cursor", "vtable--sorted", "vtable--marked"}
 
     DEFAULT_CSS = """
     VirtualTable {
@@ -90,6 +91,7 @@ class VirtualTable(ScrollView, can_focus=True):
         scrollbar-gutter: stable;  /* widths must not change when the scrollbar comes and goes */
         & > .vtable--header { text-style: bold; background: $panel; }
         & > .vtable--sorted { text-style: bold underline; background: $panel; }
+        & > .vtable--marked { text-style: bold; background: $accent 35%; }
         & > .vtable--cursor {
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
@@ -139,7 +141,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self._widths = list(self._natural)  # per shown column
         self._style_cache: dict[str, Style] = {}
         self._paint: _Paint | None = None  # styles of the paint in progress (see render_lines)
-        self._strips: dict[int, tuple[VRow, Strip]] = {}  # id(row) -> its painted line
+        self.marked: frozenset[int | str] = frozenset()  # keys of the rows picked (space on the Sites screen)
+        self._strips: dict[int, tuple[VRow, bool, Strip]] = {}  # id(row) -> (row, marked, its painted line)
         self._strips_generation: tuple[object, ...] = ()
         self._sized: tuple[Size, Size, Size] | None = None  # see _size_updated
 
@@ -184,6 +187,12 @@ class VirtualTable(ScrollView, can_focus=True):
                 self.cursor_row = i
                 return True
         return False
+
+    def set_marked(self, keys: frozenset[int | str]) -> None:
+        """Paint the rows of ``keys`` as picked (their own style; the cursor row stays bold)."""
+        if keys != self.marked:
+            self.marked = keys
+            self.refresh()
 
     def set_sort_indicator(self, column: str | None, reverse: bool) -> None:
         self.sort_column, self.sort_reverse = column, reverse
@@ -264,6 +273,7 @@ class VirtualTable(ScrollView, can_focus=True):
         paint = _Paint(base, base + self.get_component_rich_style("vtable--header", partial=True),
                        base + self.get_component_rich_style("vtable--sorted", partial=True),
                        self.get_component_rich_style("vtable--cursor", partial=True),
+                       self.get_component_rich_style("vtable--marked", partial=True),
                        (tuple(self._active), tuple(self._widths), self.scroll_offset.x,
                         self.scrollable_content_region.width, base))
         if paint.generation != self._strips_generation:
@@ -290,20 +300,21 @@ class VirtualTable(ScrollView, can_focus=True):
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, base)
         row = self.rows[index]
+        marked = row.key in self.marked
         if index == self.cursor_row:
-            style = base + self._style(row.style) + paint.cursor
+            style = base + self._style(row.style) + paint.cursor + (Style(bold=True) if marked else Style())
             return Strip(self._cells(row.cells, style, None)).crop_extend(scroll_x, scroll_x + width, style)
         # Rows are immutable and shared between filter results, so a line painted once is reused
         # while the geometry and styles stay the same (typing "s", "si", "sit" keeps the top rows).
         cached = self._strips.get(id(row))
-        if cached is not None and cached[0] is row:
-            return cached[1]
-        style = base + self._style(row.style)
-        cell_styles = None if row.cell_styles is None else [self._style(s) for s in row.cell_styles]
+        if cached is not None and cached[0] is row and cached[1] is marked:
+            return cached[2]
+        style = base + self._style(row.style) + (paint.marked if marked else Style())
+        cell_styles = None if row.cell_styles is None or marked else [self._style(s) for s in row.cell_styles]
         strip = Strip(self._cells(row.cells, style, cell_styles)).crop_extend(scroll_x, scroll_x + width, style)
         if len(self._strips) >= STRIP_CACHE_SIZE:
             self._strips.clear()
-        self._strips[id(row)] = (row, strip)
+        self._strips[id(row)] = (row, marked, strip)
         return strip
 
     # --- cursor -----------------------------------------------------------------------------------
