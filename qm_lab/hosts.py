@@ -217,6 +217,21 @@ class LabHost:
         """Run argv inside this host's namespace as `user`, with a session-like env (PATH as sshd sets it).
 
         Text mode decodes with surrogateescape, so non-UTF-8 file names survive a round trip."""
+        cmd, environ = self._session(argv, user, env, cwd)
+        enc = {"encoding": "utf-8", "errors": "surrogateescape"} if text else {}
+        return subprocess.run(cmd, input=input, capture_output=True, check=check, timeout=timeout,
+                              env=environ, **enc)
+
+    def spawn_in(self, argv: Sequence[str], log: Path, user: str = AEGIR_USER) -> subprocess.Popen[bytes]:
+        """Start a daemon of this host (its web server): like ``exec_in``, not waited for, its output
+        appended to ``log``. It lives in the host's namespace, so ``stop()`` ends it with the host."""
+        cmd, environ = self._session(argv, user, None, None)
+        with open(log, "ab") as out:
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    env=environ, start_new_session=True)
+
+    def _session(self, argv: Sequence[str], user: str, env: Mapping[str, str] | None,
+                 cwd: str | None) -> tuple[list[str], dict[str, str]]:
         pw = pwd.getpwnam(user)
         home = AEGIR_HOME if user == AEGIR_USER else pw.pw_dir
         cmd = self._nsenter()
@@ -226,9 +241,7 @@ class LabHost:
         cmd += ["env", "-C", cwd or home, "--", *argv]
         environ = {"HOME": home, "USER": user, "LOGNAME": user, "SHELL": pw.pw_shell, "PATH": SESSION_PATH,
                    **(env or {})}
-        enc = {"encoding": "utf-8", "errors": "surrogateescape"} if text else {}
-        return subprocess.run(cmd, input=input, capture_output=True, check=check, timeout=timeout,
-                              env=environ, **enc)
+        return cmd, environ
 
     def mount_in(self, src: Path | str, dst: str, *, readonly: bool = False) -> None:
         """Bind-mount src (a controller path) at dst, visible only in this host until umount/stop."""

@@ -24,6 +24,7 @@ from . import hostmaster_db
 from .drush_standin import install_standin
 from .hostmaster_db import AdminParams, HostmasterAccounts, create_hostmaster, drop_hostmaster, drop_prefix
 from .hosts import HostLab, HostSpec
+from .http_front import HttpFronts
 from .scenario import build_lab_world
 from .site_db import create_site_dbs, drop_site_dbs
 from .sshd import ensure_aegir_user
@@ -86,6 +87,7 @@ class Lab:
     manifest: TreeManifest
     config_path: Path
     state_dir: Path
+    http: HttpFronts = field(default_factory=HttpFronts)  # a web server stand-in per host
     closed: bool = field(default=False)
 
     def root(self, host: str) -> Path:
@@ -104,6 +106,7 @@ class Lab:
             return
         self.closed = True
         try:
+            self.http.stop()
             self.hosts.close()
         finally:
             try:
@@ -134,6 +137,7 @@ def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
     world = build_lab_world(prefix, big_files=big_files, big_file_size=big_file_size)
     creds: dict[int, DbCreds] = {}
     accounts: HostmasterAccounts | None = None
+    http = HttpFronts()
     try:
         add_twins(world, twins)  # inside the try: a bad pair must not leave the hosts running
         say(f"Loading the cluster's hostmaster database ({len(world.sites)} sites, {len(world.platforms)} platforms)")
@@ -152,21 +156,27 @@ def build_lab(base: Path, admin: AdminParams | None = None, big_files: int = 40,
         if check.returncode != 0:
             raise RuntimeError(f"the drush stand-in does not run as aegir on {MASTER}: "
                                f"{(check.stderr or check.stdout).strip()[-300:]}")
+        say(f"Starting a web server stand-in on each of the {len(hosts.hosts)} hosts")
+        for name, host in hosts.hosts.items():
+            http.start(host, next(s.context for s in world.servers if s.real and s.title == name))
+        http.wait()
         state = base / "state"
-        config_path = write_config(base, hosts, accounts.ro, state, admin.unix_socket, title)
+        config_path = write_config(base, hosts, accounts.ro, state, admin.unix_socket, title, http.urls)
     except BaseException:
+        http.stop()
         hosts.close()
         drop_site_dbs(admin, prefix, list(creds))
         if accounts is not None:
             drop_hostmaster(admin, accounts.database, prefix)
         drop_prefix(admin, prefix)
         raise
-    return Lab(base, hosts, world, admin, prefix, accounts, creds, manifest, config_path, state)
+    return Lab(base, hosts, world, admin, prefix, accounts, creds, manifest, config_path, state, http)
 
 
 def write_config(base: Path, hosts: HostLab, ro: DbCreds, state_dir: Path, unix_socket: str | None = None,
-                 title: str = "lab") -> Path:
-    """The qm-tui config for the lab; ``unix_socket``: reach the hostmaster DB there (a private server)."""
+                 title: str = "lab", http_urls: Mapping[str, str] | None = None) -> Path:
+    """The qm-tui config for the lab; ``unix_socket``: reach the hostmaster DB there (a private server).
+    ``http_urls``: each host's web server stand-in, for the HTTP check (off: a test turns it on)."""
     pw = base / "client" / "db.pw"
     pw.write_text(ro.password + "\n")
     pw.chmod(0o600)
@@ -181,6 +191,8 @@ def write_config(base: Path, hosts: HostLab, ro: DbCreds, state_dir: Path, unix_
         "state_dir": str(state_dir),
         "title": title,
     }
+    if http_urls:
+        data["migrate"] = {"http_check": {"enabled": False, "servers": dict(http_urls)}}
     path = base / "client" / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     path.chmod(0o600)

@@ -7,6 +7,7 @@ CLI can print it and exit 2 without a traceback.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,24 @@ class SshConfig:
 
 
 @dataclass(frozen=True)
+class HttpCheckConfig:
+    """After the run, on every front: its web server answers for the site's (new) name."""
+
+    enabled: bool = False
+    # Where a front's web server answers, as seen from that front (curl runs there): scheme, address,
+    # optional port; "{front}" stands for the front's server name. ``servers`` overrides it per front.
+    url: str = "http://127.0.0.1"
+    path: str = "/"
+    expect_status: int = 200
+    marker: str | None = None  # text the response body must contain
+    timeout: float = 10.0
+    servers: dict[str, str] = field(default_factory=dict)
+
+    def url_for(self, front: str) -> str:
+        return self.servers.get(front, self.url).replace("{front}", front)
+
+
+@dataclass(frozen=True)
 class MigrateConfig:
     drush: str = "drush"  # the drush command on the hostmaster (a path or a name on its PATH)
     templates: dict[str, dict[str, str]] = field(default_factory=dict)  # overrides of drush.DEFAULT_TEMPLATES
@@ -90,6 +109,7 @@ class MigrateConfig:
     # After the run: `drush @site core-status` must bootstrap the site from its new place (root and site
     # dir), else the run rolls back. On by default in a batch (`qm-tui batch --no-post-check`).
     post_check: bool = False
+    http_check: HttpCheckConfig = field(default_factory=HttpCheckConfig)
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,8 @@ _SPEC: dict[str, Any] = {
         "drush": str, "templates": {"*": {"*": str}}, "parking_dir": str, "dump_dir": str,
         "dump_retention_days": int, "step_timeout": float, "long_step_timeout": float, "on_hangup": str,
         "undo_retry_seconds": float, "db_socket": str, "aegir_verify_task": bool, "post_check": bool,
+        "http_check": {"enabled": bool, "url": str, "path": str, "expect_status": int, "marker": str,
+                       "timeout": float, "servers": {"*": str}},
     },
 }
 _REQUIRED = {"hostmaster", "hostmaster.db", "hostmaster.db.user", "hostmaster.db.name", "hostmaster.server"}
@@ -243,7 +265,66 @@ def _migrate(m: dict[str, Any], path: Path) -> MigrateConfig:
             raise ConfigError(f"{path}: migrate.db_socket: {sock} is longer than {SOCKET_PATH_MAX} bytes "
                               "(the limit of a unix socket path)")
     defaults = MigrateConfig()
-    return MigrateConfig(**{k: m.get(k, getattr(defaults, k)) for k in defaults.__dataclass_fields__})
+    values = {k: m.get(k, getattr(defaults, k)) for k in defaults.__dataclass_fields__}
+    values["http_check"] = _http_check(m.get("http_check", {}), path)
+    return MigrateConfig(**values)
+
+
+_SERVER_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _http_check(h: dict[str, Any], path: Path) -> HttpCheckConfig:
+    """Every value reaches curl's command line on the fronts: one plain URL, path and marker each."""
+    key = "migrate.http_check"
+    for sub, url in [("url", h.get("url")), *((f"servers.{k}", v) for k, v in h.get("servers", {}).items())]:
+        if url is not None and (why := _url_problem(url)):
+            raise ConfigError(f"{path}: {key}.{sub}: {why}, got {url!r}")
+    for name in h.get("servers", {}):
+        if not _SERVER_NAME.fullmatch(name):
+            raise ConfigError(f"{path}: {key}.servers: {name!r} is not a server name")
+    req = h.get("path", "/")
+    if not req.startswith("/") or "#" in req or _unprintable(req, space=True):
+        raise ConfigError(f"{path}: {key}.path: expected a path starting with / (a query allowed), "
+                          f"without spaces or #, got {req!r}")
+    status = h.get("expect_status", 200)
+    if not 100 <= status <= 599:
+        raise ConfigError(f"{path}: {key}.expect_status: {status} is not an HTTP status (100 to 599)")
+    marker = h.get("marker")
+    if marker is not None and (not marker.strip() or _unprintable(marker) or len(marker) > 200):
+        raise ConfigError(f"{path}: {key}.marker: expected one line of text (up to 200 characters), "
+                          f"got {marker!r}")
+    timeout = h.get("timeout", 10.0)
+    if not 0 < timeout <= 600:
+        raise ConfigError(f"{path}: {key}.timeout: expected seconds, more than 0 and at most 600, got {timeout:g}")
+    defaults = HttpCheckConfig()
+    return HttpCheckConfig(**{k: h.get(k, getattr(defaults, k)) for k in defaults.__dataclass_fields__})
+
+
+def _unprintable(text: str, space: bool = False) -> bool:
+    return any(ord(c) < 32 or c == "\x7f" or (space and c.isspace()) for c in text)
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` is not scheme://address[:port][/] (None: it is); "{front}" stands for a server name."""
+    from urllib.parse import urlsplit
+
+    sample = url.replace("{front}", "front.example")
+    if _unprintable(sample, space=True) or "{" in sample or "}" in sample:
+        return "expected a URL without spaces or braces (other than {front})"
+    try:
+        parts = urlsplit(sample)
+        parts.port  # noqa: B018 -- raises on a bad port
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "expected an http:// or https:// URL"
+    if "@" in parts.netloc:
+        return "no user or password in the URL (it would show in the plan and in ps)"
+    if not re.fullmatch(r"[a-z0-9._-]+|[0-9a-f:.]*:[0-9a-f:.]*", parts.hostname or ""):  # a name, IPv4 or IPv6
+        return "expected an address (a name or an IP)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "expected scheme://address[:port] only (the request path is migrate.http_check.path)"
+    return None
 
 
 def _existing(p: Path) -> Path | None:

@@ -8,6 +8,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have ssh || need+=(openssh-client)
 have rsync || need+=(rsync)
+have curl || need+=(curl)  # the HTTP check runs curl on each web front (the lab's hosts are this machine)
 have tmux || need+=(tmux)
 have unshare || need+=(util-linux)
 have nsenter || need+=(util-linux)

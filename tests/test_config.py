@@ -72,6 +72,25 @@ def test_lookup_order(cfgdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (GOOD + 'migrate: {db_socket: "/run/a\\nb"}\n', "migrate.db_socket: expected an absolute path"),
         (GOOD + "migrate: {db_socket: /" + "s" * 107 + "}\n", "is longer than 107 bytes"),
         (GOOD + "migrate: {db_socket: 3}\n", "migrate.db_socket: expected a string"),
+        *((GOOD + "migrate: {http_check: " + check + "}\n", message) for check, message in [
+            ("{expect_status: 700}", "migrate.http_check.expect_status: 700 is not an HTTP status"),
+            ("{expect_status: ok}", "migrate.http_check.expect_status: expected an integer"),
+            ("{timeout: -1}", "migrate.http_check.timeout: expected seconds, more than 0"),
+            ("{url: 'ftp://127.0.0.1'}", "migrate.http_check.url: expected an http:// or https:// URL"),
+            ("{url: 'http://127.0.0.1/x'}", "migrate.http_check.url: expected scheme://address[:port] only"),
+            ("{url: 'http://u:pw@10.0.0.1'}", "migrate.http_check.url: no user or password in the URL"),
+            ("{url: 'http://127.0.0.1:99999'}", "migrate.http_check.url: not a URL"),
+            ("{url: 'http://a b'}", "migrate.http_check.url: expected a URL without spaces"),
+            ("{url: 'http://{host}'}", "other than {front}"),
+            ("{servers: {web1: 'http://;rm'}}", "migrate.http_check.servers.web1: expected an address"),
+            ("{servers: {'web 1': 'http://10.0.0.1'}}", "migrate.http_check.servers: 'web 1' is not a server"),
+            ("{path: 'index.php'}", "migrate.http_check.path: expected a path starting with /"),
+            ("{path: '/a b'}", "migrate.http_check.path: expected a path starting with /"),
+            ("{marker: ''}", "migrate.http_check.marker: expected one line of text"),
+            ('{marker: "a\\nb"}', "migrate.http_check.marker: expected one line of text"),
+            ("{enabled: yes please}", "migrate.http_check.enabled: expected true or false"),
+            ("{colour: red}", "migrate.http_check.colour: unknown key"),
+        ]),
     ],
 )
 def test_errors_name_file_and_key(cfgdir: Path, text: str, message: str) -> None:
@@ -152,3 +171,16 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(text)
     cfg = load_config(tmp_path / "c.yaml")
     assert cfg.hostmaster.server == "aegir.example.com"
+
+
+def test_http_check_is_off_by_default_and_typed(cfgdir: Path) -> None:
+    path = cfgdir / "config.yaml"
+    check = load_config(path).migrate.http_check
+    assert not check.enabled and check.url_for("web1") == "http://127.0.0.1" and check.expect_status == 200
+    path.write_text(GOOD + "migrate: {http_check: {enabled: true, url: 'https://{front}:8443', timeout: 5, "
+                           "marker: Welcome, path: '/user?x=1', servers: {web2: 'http://10.0.0.2:8080'}}}\n")
+    check = load_config(path).migrate.http_check
+    assert check.enabled and check.timeout == 5.0 and check.marker == "Welcome" and check.path == "/user?x=1"
+    assert check.url_for("web1.example.com") == "https://web1.example.com:8443"
+    assert check.url_for("web2") == "http://10.0.0.2:8080"
+

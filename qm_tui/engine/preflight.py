@@ -113,7 +113,7 @@ async def _exists_problems(ctx: SiteMoveContext, host: str, t: Transport) -> lis
 
 async def _front_checks(ctx: SiteMoveContext, front: str, t: Transport) -> list[str]:
     out: list[str] = []
-    for tool in ("rsync", "mv", "stat", "mountpoint"):
+    for tool in ("rsync", "mv", "stat", "mountpoint", *(("curl",) if ctx.http_check else ())):
         ok, _ = await _out(t, f"command -v {tool} >/dev/null")
         if not ok:
             out.append(f"{front}: {tool} is not installed")

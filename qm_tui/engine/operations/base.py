@@ -166,11 +166,13 @@ def put_back_steps(ctx: SiteMoveContext) -> list[Step]:
 
 
 def closing_steps(ctx: SiteMoveContext, record: Step) -> list[Step]:
-    """The hostmaster's record (bookkeeping), Aegir's own verify task when configured, maintenance off."""
-    from ..steps import AegirVerifyTask, Maintenance, PostCheck
+    """The hostmaster's record (bookkeeping), Aegir's own verify task when configured, maintenance off,
+    then the checks that roll the run back when the site does not answer where it now is (drush status,
+    HTTP on every front), each when configured."""
+    from ..steps import AegirVerifyTask, Maintenance, PostCheck, http_check_steps
 
     return [record, *([AegirVerifyTask(ctx)] if ctx.aegir_verify_task else []), Maintenance(ctx, False),
-            *([PostCheck(ctx)] if ctx.post_check else [])]
+            *([PostCheck(ctx)] if ctx.post_check else []), *http_check_steps(ctx)]
 
 
 def site_facts(cfg: Config, st: SiteTargets) -> dict[str, Any]:

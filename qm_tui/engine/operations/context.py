@@ -9,7 +9,7 @@ keeps one per run, and recovery rebuilds the same steps from it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 from ...config import Config
@@ -51,6 +51,8 @@ class SiteMoveContext:
     pack_masters: tuple[str, ...] = ()  # a pack's master web servers (server titles): they hold its code
     new_uri: str = ""  # the site's name after the operation ("": unchanged)
     post_check: bool = False  # migrate.post_check at the start of the run
+    # migrate.http_check at the start of the run, each front's URL resolved ({}: no HTTP check)
+    http_check: dict[str, Any] = field(default_factory=dict)
 
     @property
     def uri(self) -> str:
@@ -221,8 +223,16 @@ def build_context(cls: type[SiteMoveContext], cfg: Config, run_id: str, site: Si
         target_profile=_check_profile(target_profile or site.profile or ""),
         db_socket=mc.db_socket, aliases=tuple(site_aliases), redirection=redirection,
         aegir_verify_task=mc.aegir_verify_task, pack_masters=tuple(pack_masters),
-        new_uri=new_uri, post_check=mc.post_check,
+        new_uri=new_uri, post_check=mc.post_check, http_check=_http_check(cfg, source.fronts),
     )
+
+
+def _http_check(cfg: Config, fronts: Sequence[str]) -> dict[str, Any]:
+    h = cfg.migrate.http_check
+    if not h.enabled:
+        return {}
+    return {"urls": {f: h.url_for(f) for f in fronts}, "path": h.path, "expect_status": h.expect_status,
+            "marker": h.marker, "timeout": h.timeout}
 
 
 def _check_profile(name: str) -> str:

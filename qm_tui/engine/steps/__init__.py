@@ -1,5 +1,6 @@
 """Steps by concern: ``base`` (what a step is), ``files`` (directories, by rename), ``site`` (drush on the
-site and the hostmaster), ``db`` (dump, path rewrite), ``rename`` (what only a rename needs)."""
+site and the hostmaster), ``db`` (dump, path rewrite), ``rename`` (what only a rename needs),
+``http_check`` (each front serves the site)."""
 
 from .base import SSH_OPTS, Command, Probe, Role, Runtime, Step, StepFailed, StepUnknown, expect_ok, last_line
 from .db import DumpDb, FixDbPaths
@@ -15,6 +16,7 @@ from .files import (
     guard_fronts,
     source_context_commands,
 )
+from .http_check import HttpCheck, http_check_steps
 from .rename import DeleteOldAlias, RenameRecord
 from .site import (
     AegirVerifyTask,
@@ -29,8 +31,7 @@ from .site import (
 )
 
 __all__ = ["SSH_OPTS", "AegirVerifyTask", "CacheClear", "Command", "DeleteOldAlias", "Drush", "DumpDb", "FetchCode",
-           "FixDbPaths", "HostingImport", "Maintenance", "MoveSiteDir", "ParkFiles", "Probe", "ProvisionSave",
-           "PostCheck", "PushSite", "RemoveOldAliases", "RemoveOldSiteDir", "RemoveOldVhosts", "RenameRecord",
-           "RestoreFiles",
-           "Role", "Runtime", "Step", "StepFailed", "StepUnknown", "UpdateDb", "Verify", "expect_ok", "guard_fronts",
-           "last_line", "source_context_commands"]
+           "FixDbPaths", "HostingImport", "HttpCheck", "Maintenance", "MoveSiteDir", "ParkFiles", "Probe",
+           "ProvisionSave", "PostCheck", "PushSite", "RemoveOldAliases", "RemoveOldSiteDir", "RemoveOldVhosts",
+           "RenameRecord", "RestoreFiles", "Role", "Runtime", "Step", "StepFailed", "StepUnknown", "UpdateDb",
+           "Verify", "expect_ok", "guard_fronts", "http_check_steps", "last_line", "source_context_commands"]
