@@ -60,27 +60,32 @@ class Candidate:
 
 async def select(cfg: Config, source: str, target: str, sites: Sequence[str] = (), text: str | None = None,
                  strict: bool = False) -> list[Candidate]:
-    """The enabled sites of ``source`` (or the named ones), each with its verdict for ``target``."""
-    snap = await service.load(cfg)
-    src = service.find_platform(snap.inventory, source)
-    on = [s for s in snap.inventory.sites if s.platform_nid == src.nid]
-    if sites:
-        known = {s.uri: s for s in snap.inventory.sites}
-        missing = [u for u in sites if u not in known]
-        if missing:
-            raise QmError(f"no site {', '.join(missing)} in the hostmaster")
-        chosen = [known[u] for u in dict.fromkeys(sites)]
-    else:
-        chosen = [s for s in on if s.status is SiteStatus.ENABLED]
-    if text:
-        chosen = [s for s in chosen if text.lower() in s.uri]
+    """The enabled sites of ``source`` (or the named ones), each with its verdict for ``target``.
+
+    One hostmaster snapshot for the whole selection (a platform may hold hundreds of sites): the lists,
+    then every site's packages, then the target's package sets in one query.
+    """
+    async with service.open_snapshot(cfg, site_counts=False) as hm:
+        inv = hm.snapshot.inventory
+        src = service.find_platform(inv, source)
+        if sites:
+            known = {s.uri: s for s in inv.sites}
+            missing = [u for u in sites if u not in known]
+            if missing:
+                raise QmError(f"no site {', '.join(missing)} in the hostmaster")
+            chosen = [known[u] for u in dict.fromkeys(sites)]
+        else:
+            chosen = [s for s in inv.sites if s.platform_nid == src.nid and s.status is SiteStatus.ENABLED]
+        if text:
+            chosen = [s for s in chosen if text.lower() in s.uri]
+        on = [s for s in chosen if s.platform_nid == src.nid]
+        verdicts = dict(zip((s.nid for s in on), await hm.verdicts(on, target, strict), strict=True))
     out = []
     for site in chosen:
-        if site.platform_nid != src.nid:
+        v = verdicts.get(site.nid)
+        if v is None:
             out.append(Candidate(site.uri, False, [f"not on {src.title} (on {site.platform})"], {}))
             continue
-        st = await service.targets(cfg, site.uri, strict=strict, only=target)
-        v = st.verdicts[0]
         reasons = list(v.reasons) + ([] if site.status is SiteStatus.ENABLED else [f"site is {site.status.label}"])
         out.append(Candidate(site.uri, v.selectable and not reasons, reasons,
                              {str(k): n for k, n in v.counts.items() if n}))
