@@ -101,13 +101,18 @@ def add_bench_sites(w: World, repeat: int) -> None:
         raise RuntimeError(f"bench sites collide with profile iids: {sorted(w.rid_collisions())}")
 
 
+def bench_world(repeat: int) -> contextlib.AbstractContextManager[None]:
+    return extended_world(lambda w: add_bench_sites(w, repeat))
+
+
 @contextlib.contextmanager
-def bench_world(repeat: int) -> Iterator[None]:
+def extended_world(extend: Callable[[World], None]) -> Iterator[None]:
+    """While the lab is built, its world is the seed scenario plus what ``extend`` adds."""
     orig = lab_mod.build_lab_world
 
     def build(prefix: str, **kw: Any) -> World:
         w = orig(prefix, **kw)
-        add_bench_sites(w, repeat)
+        extend(w)
         return w
 
     lab_mod.build_lab_world = build  # type: ignore[assignment]
@@ -676,16 +681,16 @@ def mux_section(res: Results) -> list[str]:
     return lines
 
 
-def write_section(path: Path, section: str, title: str) -> None:
-    """Replace (or append) our marked section; re-read right before writing (other helpers write the file)."""
+def write_section(path: Path, section: str, title: str, start: str = START, end: str = END) -> None:
+    """Replace (or append) a marked section; re-read right before writing (other benches write the file)."""
     text = path.read_text() if path.exists() else title
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         new = head + section + ("\n" + tail if tail else "")
     else:
         new = text.rstrip("\n") + "\n\n" + section
-    tmp = path.with_name(path.name + ".bench_migrate.tmp")
+    tmp = path.with_name(path.name + ".bench.tmp")
     tmp.write_text(new)
     os.replace(tmp, path)
 
