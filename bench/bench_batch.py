@@ -215,9 +215,10 @@ def render(info: dict[str, str], date: str, args: argparse.Namespace, lones: lis
     lines += [
         "",
         "Why concurrency gives so little here: provision-verify rewrites the target platform's "
-        "`sites/sites.php` (read, change, write; PHP's `file_put_contents`, not atomic), so two verifies "
-        "of sites on one platform side by side can drop each other's alias records, or every record when "
-        "one reads the file while the other has just truncated it. qm-tui therefore runs its `verify` "
+        "`sites/sites.php`, and provision's data store (`Provision_Config_Data_Store`) reads its records "
+        "without a lock and opens the file with `fopen(…, \"w+\")`, which truncates it before its `flock`: "
+        "two verifies of sites on one platform side by side can drop each other's alias records, or every "
+        "record when one reads the file the other has just truncated. qm-tui therefore runs its `verify` "
         "step and Aegir's verify task (`migrate.aegir_verify_task`) one at a time per target platform "
         "(`sites_php_lock`), and in the lab those two are most of a run: each pushes the platform, the "
         "site dir, the vhost and `sites.php` to each of the three fronts with rsync over ssh, one after "
