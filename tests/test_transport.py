@@ -257,6 +257,13 @@ def test_local_runs_do_not_pay_for_asyncssh() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_loading_the_ssh_transport_prints_no_warning() -> None:
+    """A library's warning on stderr would come before `run <ID>` for anyone reading both streams."""
+    code = "import qm_tui.engine.transport as t; t.SshTransport"
+    res = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, check=True)
+    assert res.stderr == ""
+
+
 async def test_pool_hands_out_one_transport_per_host(tmp_path: Path) -> None:
     pool = TransportPool(SshConfig(config_file=None, known_hosts=tmp_path / "kh"))
     t = await pool.get("localhost")

@@ -8,9 +8,14 @@ import getpass
 import os
 import secrets
 import shlex
+import warnings
 from typing import Any
 
-import asyncssh
+with warnings.catch_warnings():
+    # cryptography >= 51 warns on import that DSA is deprecated, because asyncssh defines its DSA types; qm-tui
+    # never uses DSA, and the warning would be the first line a user (or a script reading `run <ID>`) sees.
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
+    import asyncssh
 
 from ..config import SshConfig
 from .safety import check_host
