@@ -25,7 +25,7 @@ from ..engine.model import Platform
 from ..errors import QmError
 from .base import describe_error
 from .confirm import platform_key
-from .modal import ModalDialog
+from .modal import ModalDialog, proceed_row
 
 if TYPE_CHECKING:
     from ..engine.batch import BatchOptions, Candidate
@@ -129,9 +129,7 @@ class BatchConfirm(ModalDialog["BatchPlan | None"]):
                 yield Static("pick a target platform: every site is checked against it", id="batch-verdicts")
             yield Static("", id="batch-policy")
             yield Input(placeholder="type the target platform's name to proceed", id="batch-again", compact=True)
-            with Horizontal(classes="modal-buttons"):
-                yield Button("Cancel", id="batch-cancel", compact=True)
-                yield Button("Start batch", id="batch-start", variant="error", disabled=True, compact=True)
+            yield proceed_row("batch", "start", "Start batch")
 
     def on_mount(self) -> None:
         self.query_one("#batch-target", Select).focus()

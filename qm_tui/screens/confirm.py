@@ -24,7 +24,7 @@ from ..config import Config
 from ..engine.model import Platform, Site
 from .base import describe_error
 from .messages import PlanChecked
-from .modal import ModalDialog, preflight_verdict, step_lines
+from .modal import ModalDialog, preflight_verdict, proceed_row, step_lines
 
 if TYPE_CHECKING:
     from ..engine.operations import Prepared
@@ -187,9 +187,7 @@ class MigrateConfirm(ModalDialog["Prepared | None"]):
                 yield Static("preparing the plan and preflight…", id="confirm-steps")
             yield Static("", id="confirm-problems")
             yield Input(placeholder=f"type {self.site.uri} to proceed", id="confirm-uri", compact=True)
-            with Horizontal(classes="modal-buttons"):
-                yield Button("Cancel", id="confirm-cancel", compact=True)
-                yield Button("Proceed", id="confirm-proceed", variant="error", disabled=True, compact=True)
+            yield proceed_row("confirm", "proceed", "Proceed")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-cancel", Button).focus()

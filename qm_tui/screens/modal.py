@@ -11,9 +11,11 @@ from typing import TypeVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
+from textual.widgets import Button
 
-__all__ = ["ModalDialog", "preflight_verdict", "step_lines"]
+__all__ = ["ModalDialog", "preflight_verdict", "proceed_row", "step_lines"]
 
 ResultType = TypeVar("ResultType")
 
@@ -49,6 +51,14 @@ class ModalDialog(ModalScreen[ResultType]):
         & Button { margin-left: 2; }
     }
     """
+
+
+def proceed_row(prefix: str, proceed: str, label: str) -> Horizontal:
+    """A typed confirm's buttons: ``#<prefix>-cancel``, and ``#<prefix>-<proceed>`` disabled until the
+    confirm is complete (the screen enables it)."""
+    return Horizontal(Button("Cancel", id=f"{prefix}-cancel", compact=True),
+                      Button(label, id=f"{prefix}-{proceed}", variant="error", disabled=True, compact=True),
+                      classes="modal-buttons")
 
 
 def preflight_verdict(problems: Sequence[str] | None) -> RenderableType:

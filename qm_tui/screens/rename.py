@@ -15,13 +15,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
 from ..config import Config
 from ..engine.model import Site
 from .base import describe_error
-from .modal import ModalDialog, preflight_verdict, step_lines
+from .modal import ModalDialog, preflight_verdict, proceed_row, step_lines
 
 if TYPE_CHECKING:
     from ..engine.operations import Prepared
@@ -81,9 +81,7 @@ class RenameConfirm(ModalDialog["Prepared | None"]):
                 yield Static("", id="rename-steps")
             yield Static("", id="rename-problems")
             yield Input(placeholder="type the new name again to proceed", id="rename-again", compact=True)
-            with Horizontal(classes="modal-buttons"):
-                yield Button("Cancel", id="rename-cancel", compact=True)
-                yield Button("Proceed", id="rename-proceed", variant="error", disabled=True, compact=True)
+            yield proceed_row("rename", "proceed", "Proceed")
 
     def on_mount(self) -> None:
         self.query_one("#rename-new", Input).focus()
